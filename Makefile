@@ -1,0 +1,46 @@
+# kotacerdas — the two commands of the README's quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export KOTACERDAS_DATA_DIR ?= data
+
+.PHONY: install demo serve test test-fast check lint format migration-regen bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP) ## fresh demo database, simulator and server at http://127.0.0.1:8000
+	$(BIN)/kotacerdas demo --reset
+
+serve: $(STAMP)
+	$(BIN)/kotacerdas serve
+
+test: $(STAMP) ## every test; PostgreSQL, Mosquitto and Chromium tests skip (and say so) when those are missing
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	KOTACERDAS_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)
+
+check: $(STAMP) ## ruff and mypy (strict)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+migration-regen: $(STAMP) ## before the first release only: rebuild the single initial migration from the models
+	./scripts/regen_initial_migration.sh
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,85 @@
+"""Typed settings, read from the environment (prefix ``KOTACERDAS_``) and an optional ``.env`` file.
+
+Every key is described here; ``docs/admin-guide.md`` lists them for operators. Placeholder secrets are
+refused outside development, so a production install cannot start with the repository's defaults.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-secret-change-me"  # noqa: S105 - a known placeholder, refused in production below
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOTACERDAS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development",
+        description="development, test or production. Production refuses placeholder secrets and sets secure cookies.",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Directory for the SQLite database and uploaded files (evidence, photos).",
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL. Empty means SQLite at <data_dir>/kotacerdas.sqlite3. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname.",
+    )
+    secret_key: str = Field(
+        DEV_SECRET,
+        description="Secret for signing CSRF tokens and cookies. At least 32 random characters in production.",
+    )
+    session_days: int = Field(14, ge=1, le=90, description="How long a login session lasts, in days.")
+    default_language: Literal["id", "en"] = Field(
+        "id", description="Language of pages when the user has not chosen one."
+    )
+    default_region: str = Field(
+        "",
+        description="Kemendagri code of the installation's default region (e.g. 35.09). Empty: the first region created.",
+    )
+    upload_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted upload (evidence files, workbooks), in bytes.",
+    )
+    host: str = Field("127.0.0.1", description="Address `kotacerdas serve` binds to.")
+    port: int = Field(8000, description="Port `kotacerdas serve` listens on.")
+    workers: int = Field(1, ge=1, description="Worker processes for `kotacerdas serve`.")
+    demo: bool = Field(False, description="Label every page as demo data.")
+    log_level: str = Field("info", description="Python logging level.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+                raise ValueError(
+                    "KOTACERDAS_SECRET_KEY must be set to at least 32 random characters in production "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kotacerdas.sqlite3').resolve()}"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.environment == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

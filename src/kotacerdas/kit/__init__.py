@@ -1,0 +1,1 @@
+"""Domain-free helpers: time, geo, ids, pagination, files, working days. Imports no domain."""

@@ -1,0 +1,36 @@
+"""Every table, imported in one place so Alembic and the tests see the whole metadata."""
+
+from kotacerdas.auth.models import ApiKey, AuditEntry, User, UserSession
+from kotacerdas.db import Base
+from kotacerdas.masterplan.models import (
+    Evidence,
+    Indicator,
+    IndicatorTarget,
+    Masterplan,
+    MasterplanSection,
+    Programme,
+    ProgrammeBudget,
+    ProgrammeYearStatus,
+    Realisation,
+)
+from kotacerdas.region.models import Area, Office, Region
+
+__all__ = [
+    "ApiKey",
+    "Area",
+    "AuditEntry",
+    "Base",
+    "Evidence",
+    "Indicator",
+    "IndicatorTarget",
+    "Masterplan",
+    "MasterplanSection",
+    "Office",
+    "Programme",
+    "ProgrammeBudget",
+    "ProgrammeYearStatus",
+    "Realisation",
+    "Region",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,5 @@
+"""placeholder router until the domain lands"""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,214 @@
+"""Regions, areas and offices. Reads are scoped by region; writes belong to the operator or region admin."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kotacerdas.errors import Conflict, NotFound, ValidationFailed
+from kotacerdas.framework import service as framework
+from kotacerdas.i18n import _
+from kotacerdas.kit import geo
+from kotacerdas.region.models import AREA_KINDS, OFFICE_KINDS, REGION_KINDS, TIMEZONES, Area, Office, Region
+
+REGION_CODE = re.compile(r"^\d{2}(\.\d{2})?$")  # Kemendagri: province 35, kabupaten/kota 35.09
+
+
+def create_region(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    province: str,
+    timezone: str = "WIB",
+    abbreviation: str | None = None,
+    boundary: dict[str, Any] | None = None,
+    framework_edition: str = framework.DEFAULT_EDITION,
+    is_demo: bool = False,
+) -> Region:
+    if not REGION_CODE.match(code):
+        raise ValidationFailed(
+            _("A region code is the Kemendagri code, like 35.09."), details=[{"field": "code"}]
+        )
+    if kind not in REGION_KINDS:
+        raise ValidationFailed(_("Kind must be one of {allowed}."), allowed=", ".join(REGION_KINDS))
+    if timezone not in TIMEZONES:
+        raise ValidationFailed(_("Time zone must be one of {allowed}."), allowed=", ".join(TIMEZONES))
+    framework.get_edition(framework_edition)
+    if boundary is not None:
+        geo.parse_area(boundary)
+    if session.scalar(select(Region.id).where(Region.code == code)) is not None:
+        raise Conflict(_("Region {code} already exists."), code=code)
+    abbr = (
+        abbreviation or re.sub(r"[^A-Z]", "", name.upper().replace("KABUPATEN", "").replace("KOTA", ""))[:3]
+    )
+    region = Region(
+        code=code,
+        name=name.strip(),
+        kind=kind,
+        province=province.strip(),
+        timezone=timezone,
+        abbreviation=abbr.upper()[:6] or "KC",
+        boundary=boundary,
+        framework_edition=framework_edition,
+        is_demo=is_demo,
+    )
+    session.add(region)
+    session.flush()
+    return region
+
+
+def list_regions(session: Session) -> Sequence[Region]:
+    return session.scalars(select(Region).order_by(Region.code)).all()
+
+
+def get_region(session: Session, region_id: int) -> Region:
+    region = session.get(Region, region_id)
+    if region is None:
+        raise NotFound(_("Region not found."))
+    return region
+
+
+def get_region_by_code(session: Session, code: str) -> Region:
+    region = session.scalar(select(Region).where(Region.code == code))
+    if region is None:
+        raise NotFound(_("Region {code} not found."), code=code)
+    return region
+
+
+def set_framework_edition(session: Session, *, region_id: int, edition: str) -> Region:
+    framework.get_edition(edition)
+    region = get_region(session, region_id)
+    region.framework_edition = edition
+    return region
+
+
+# ---------------------------------------------------------------- offices
+
+
+def create_office(
+    session: Session,
+    *,
+    region_id: int,
+    name: str,
+    short_name: str,
+    kind: str = "dinas",
+    email: str | None = None,
+) -> Office:
+    if kind not in OFFICE_KINDS:
+        raise ValidationFailed(_("Kind must be one of {allowed}."), allowed=", ".join(OFFICE_KINDS))
+    short_name = short_name.strip()
+    if not short_name or not name.strip():
+        raise ValidationFailed(_("An office needs a name and a short name."))
+    if session.scalar(
+        select(Office.id).where(Office.region_id == region_id, Office.short_name == short_name)
+    ):
+        raise Conflict(_("An office named {name} already exists in this region."), name=short_name)
+    office = Office(region_id=region_id, name=name.strip(), short_name=short_name, kind=kind, email=email)
+    session.add(office)
+    session.flush()
+    return office
+
+
+def update_office(session: Session, *, region_id: int, office_id: int, **fields: Any) -> Office:
+    office = get_office(session, region_id=region_id, office_id=office_id)
+    if "kind" in fields and fields["kind"] not in OFFICE_KINDS:
+        raise ValidationFailed(_("Kind must be one of {allowed}."), allowed=", ".join(OFFICE_KINDS))
+    new_short = fields.get("short_name")
+    if new_short and new_short != office.short_name and session.scalar(
+        select(Office.id).where(Office.region_id == region_id, Office.short_name == new_short)
+    ):
+        raise Conflict(_("An office named {name} already exists in this region."), name=new_short)
+    for key in ("name", "short_name", "kind", "email"):
+        if key in fields and fields[key] is not None:
+            setattr(office, key, fields[key])
+    return office
+
+
+def list_offices(session: Session, *, region_id: int) -> Sequence[Office]:
+    return session.scalars(
+        select(Office).where(Office.region_id == region_id).order_by(Office.short_name)
+    ).all()
+
+
+def get_office(session: Session, *, region_id: int, office_id: int) -> Office:
+    office = session.scalar(select(Office).where(Office.region_id == region_id, Office.id == office_id))
+    if office is None:
+        raise NotFound(_("Office not found in this region."))
+    return office
+
+
+def find_office(session: Session, *, region_id: int, short_name: str) -> Office | None:
+    return session.scalar(
+        select(Office).where(Office.region_id == region_id, Office.short_name == short_name.strip())
+    )
+
+
+# ---------------------------------------------------------------- areas
+
+
+def create_area(
+    session: Session,
+    *,
+    region_id: int,
+    code: str,
+    name: str,
+    kind: str = "kecamatan",
+    geometry: dict[str, Any] | None = None,
+    parent_id: int | None = None,
+) -> Area:
+    if kind not in AREA_KINDS:
+        raise ValidationFailed(_("Kind must be one of {allowed}."), allowed=", ".join(AREA_KINDS))
+    if session.scalar(select(Area.id).where(Area.region_id == region_id, Area.code == code)):
+        raise Conflict(_("Area {code} already exists."), code=code)
+    if parent_id is not None:
+        get_area(session, region_id=region_id, area_id=parent_id)
+    area = Area(region_id=region_id, code=code, name=name.strip(), kind=kind, parent_id=parent_id)
+    if geometry is not None:
+        area.geometry = geometry
+        area.min_lon, area.min_lat, area.max_lon, area.max_lat = geo.bbox(geo.parse_area(geometry))
+    session.add(area)
+    session.flush()
+    return area
+
+
+def list_areas(session: Session, *, region_id: int, kind: str | None = None) -> Sequence[Area]:
+    stmt = select(Area).where(Area.region_id == region_id)
+    if kind:
+        stmt = stmt.where(Area.kind == kind)
+    return session.scalars(stmt.order_by(Area.code)).all()
+
+
+def get_area(session: Session, *, region_id: int, area_id: int) -> Area:
+    area = session.scalar(select(Area).where(Area.region_id == region_id, Area.id == area_id))
+    if area is None:
+        raise NotFound(_("Area not found in this region."))
+    return area
+
+
+def find_area_at(
+    session: Session, *, region_id: int, lon: float, lat: float, kind: str = "kecamatan"
+) -> Area | None:
+    """The area of ``kind`` containing the point; the bounding-box index narrows the candidates first."""
+    geo.check_point(lon, lat)
+    candidates = session.scalars(
+        select(Area)
+        .where(
+            Area.region_id == region_id,
+            Area.kind == kind,
+            Area.min_lon <= lon,
+            Area.max_lon >= lon,
+            Area.min_lat <= lat,
+            Area.max_lat >= lat,
+        )
+        .order_by(Area.code)
+    ).all()
+    for area in candidates:
+        if area.geometry and geo.contains(area.geometry, lon, lat):
+            return area
+    return None
