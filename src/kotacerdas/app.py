@@ -17,12 +17,13 @@ from kotacerdas.db import make_engine, make_session_factory
 from kotacerdas.web import errors as web_errors
 from kotacerdas.web.deps import ANON_COOKIE, LANG_COOKIE
 
-# (module, attribute) of every router, in the order their paths should match
+# modules whose `router` is included, in the order their paths should match
 ROUTERS = [
     "kotacerdas.framework.api",
     "kotacerdas.region.api",
     "kotacerdas.auth.api",
     "kotacerdas.masterplan.api",
+    "kotacerdas.masterplan.excel_routes",
     "kotacerdas.auth.pages",
     "kotacerdas.region.pages",
     "kotacerdas.masterplan.pages",

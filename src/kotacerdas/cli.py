@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
 from kotacerdas.config import get_settings
 from kotacerdas.db import make_engine, make_session_factory, unit_of_work
@@ -23,7 +24,7 @@ app.add_typer(region_app, name="region")
 console = Console()
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     settings = get_settings()
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,4 @@
+"""placeholder router until the domain lands"""
+from fastapi import APIRouter
+
+router = APIRouter()

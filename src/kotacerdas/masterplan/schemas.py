@@ -1,0 +1,389 @@
+"""API shapes of the masterplan domain: XCreate / XUpdate / XRead families."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+MasterplanStatus = Literal["draft", "approved"]
+SectionKind = Literal[
+    "readiness_struktur",
+    "readiness_infrastruktur",
+    "readiness_suprastruktur",
+    "swot_strengths",
+    "swot_weaknesses",
+    "swot_opportunities",
+    "swot_threats",
+    "gap_analysis",
+    "strategy",
+]
+ProgrammeKind = Literal["regulation", "infrastructure", "application", "ict_hr", "cooperation"]
+Term = Literal["short", "medium", "long"]
+FundingSource = Literal["APBD", "APBN", "KPBU", "CSR", "private", "community"]
+YearStatus = Literal["planned", "running", "done", "stalled"]
+Direction = Literal["higher", "lower"]
+QuickWinAttribute = Literal[
+    "innovation",
+    "attractiveness",
+    "benefit",
+    "uniqueness",
+    "partnership",
+    "development_potential",
+    "continuity",
+    "resources",
+    "risk_management",
+    "sustainability",
+]
+
+Year = Annotated[int, Field(ge=2000, le=2100)]
+Code = Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+# values stay within what Numeric(20, 4) holds on every backend
+Amount = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999999999"), max_digits=18, decimal_places=2)]
+Measure = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), max_digits=20, decimal_places=4)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# ---------------------------------------------------------------- masterplan
+
+
+class MasterplanCreate(Strict):
+    title: str = Field(min_length=3, max_length=200)
+    start_year: Year
+    end_year: Year
+    framework_edition: str | None = Field(None, max_length=40, description="Default: the region's edition")
+    legal_basis_number: str | None = Field(None, max_length=120, description="Perbup/Perda number")
+    legal_basis_date: date | None = None
+    vision: str = Field("", max_length=5000)
+    missions: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list, max_length=30
+    )
+    status: MasterplanStatus = "draft"
+
+    @model_validator(mode="after")
+    def _period(self) -> MasterplanCreate:
+        check_period(self.start_year, self.end_year)
+        return self
+
+
+def check_period(start: int, end: int) -> None:
+    years = end - start + 1
+    if not 5 <= years <= 10:
+        raise ValueError("a masterplan covers 5 to 10 years (start and end year included)")
+
+
+class MasterplanUpdate(Strict):
+    title: str | None = Field(None, min_length=3, max_length=200)
+    start_year: Year | None = None
+    end_year: Year | None = None
+    legal_basis_number: str | None = Field(None, max_length=120)
+    legal_basis_date: date | None = None
+    vision: str | None = Field(None, max_length=5000)
+    missions: list[Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(None, max_length=30)
+    status: MasterplanStatus | None = None
+
+
+class SectionWrite(Strict):
+    body: str = Field(max_length=50_000)
+
+
+class SectionRead(ReadModel):
+    kind: str
+    body: str
+
+
+class MasterplanRead(ReadModel):
+    id: int
+    title: str
+    start_year: int
+    end_year: int
+    framework_edition: str
+    legal_basis_number: str | None
+    legal_basis_date: date | None
+    vision: str
+    missions: list[str]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MasterplanDetail(MasterplanRead):
+    sections: list[SectionRead]
+    programme_count: int
+    quick_win_count: int
+    indicator_count: int
+
+
+# ---------------------------------------------------------------- programme
+
+
+class BudgetLine(Strict):
+    year: Year
+    source: FundingSource
+    amount: Amount
+
+
+class BudgetLineRead(ReadModel):
+    year: int
+    source: str
+    amount: Decimal
+
+
+class YearStatusWrite(Strict):
+    year: Year
+    status: YearStatus
+    note: str = Field("", max_length=500)
+
+
+class YearStatusRead(ReadModel):
+    year: int
+    status: str
+    note: str
+
+
+class ProgrammeBase(Strict):
+    name: str = Field(min_length=3, max_length=250)
+    description: str = Field("", max_length=10_000)
+    dimension: str = Field(min_length=1, max_length=30)
+    element: str = Field(min_length=1, max_length=40)
+    lead_office_id: int | None = Field(None, ge=1)
+    pic_name: str = Field("", max_length=200)
+    partners: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=30
+    )
+    kind: ProgrammeKind
+    term: Term
+    start_year: Year
+    end_year: Year
+    is_quick_win: bool = False
+    quick_win: dict[QuickWinAttribute, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
+    rpjmd_programme: str = Field("", max_length=250)
+    budgets: list[BudgetLine] = Field(default_factory=list, max_length=200)
+    year_statuses: list[YearStatusWrite] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _years(self) -> ProgrammeBase:
+        if self.end_year < self.start_year:
+            raise ValueError("end_year is before start_year")
+        return self
+
+
+class ProgrammeCreate(ProgrammeBase):
+    code: Code
+
+
+class ProgrammeUpdate(Strict):
+    code: Code | None = None
+    name: str | None = Field(None, min_length=3, max_length=250)
+    description: str | None = Field(None, max_length=10_000)
+    dimension: str | None = Field(None, min_length=1, max_length=30)
+    element: str | None = Field(None, min_length=1, max_length=40)
+    lead_office_id: int | None = Field(None, ge=1)
+    pic_name: str | None = Field(None, max_length=200)
+    partners: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, max_length=30)
+    kind: ProgrammeKind | None = None
+    term: Term | None = None
+    start_year: Year | None = None
+    end_year: Year | None = None
+    is_quick_win: bool | None = None
+    quick_win: dict[QuickWinAttribute, Annotated[str, Field(max_length=2000)]] | None = None
+    rpjmd_programme: str | None = Field(None, max_length=250)
+    budgets: list[BudgetLine] | None = Field(None, max_length=200, description="Replaces every budget line")
+    year_statuses: list[YearStatusWrite] | None = Field(
+        None, max_length=20, description="Replaces every status"
+    )
+
+
+class OfficeRef(ReadModel):
+    id: int
+    short_name: str
+    name: str
+
+
+class ProgrammeRead(ReadModel):
+    id: int
+    masterplan_id: int
+    code: str
+    name: str
+    description: str
+    dimension: str
+    element: str
+    lead_office: OfficeRef | None
+    pic_name: str
+    partners: list[str]
+    kind: str
+    term: str
+    start_year: int
+    end_year: int
+    is_quick_win: bool
+    quick_win: dict[str, str]
+    rpjmd_programme: str
+    budgets: list[BudgetLineRead]
+    year_statuses: list[YearStatusRead]
+    total_budget: Decimal
+
+
+# ---------------------------------------------------------------- indicator
+
+
+class TargetWrite(Strict):
+    year: Year
+    value: Measure
+
+
+class TargetRead(ReadModel):
+    year: int
+    value: Decimal
+
+
+class IndicatorBase(Strict):
+    name: str = Field(min_length=3, max_length=300)
+    unit: str = Field(min_length=1, max_length=40)
+    direction: Direction = "higher"
+    baseline_year: Year | None = None
+    baseline_value: Measure | None = None
+    targets: list[TargetWrite] = Field(default_factory=list, max_length=20)
+    source: str = Field(
+        "", max_length=80, description="Automatic source of realisations, empty for manual entry"
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_years(cls, targets: list[TargetWrite]) -> list[TargetWrite]:
+        years = [t.year for t in targets]
+        if len(years) != len(set(years)):
+            raise ValueError("one target per year")
+        return targets
+
+
+class IndicatorCreate(IndicatorBase):
+    code: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+    programme_id: int | None = Field(None, ge=1, description="Empty for an indicator of a whole dimension")
+    dimension: str | None = Field(None, max_length=30, description="Required when there is no programme")
+    element: str | None = Field(None, max_length=40)
+
+
+class IndicatorUpdate(Strict):
+    name: str | None = Field(None, min_length=3, max_length=300)
+    unit: str | None = Field(None, min_length=1, max_length=40)
+    direction: Direction | None = None
+    baseline_year: Year | None = None
+    baseline_value: Measure | None = None
+    targets: list[TargetWrite] | None = Field(None, max_length=20, description="Replaces every target")
+    source: str | None = Field(None, max_length=80)
+
+
+class EvidenceRead(ReadModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+
+
+class RealisationWrite(Strict):
+    year: Year
+    value: Measure
+    note: str = Field("", max_length=1000)
+    evidence_url: HttpUrl | None = None
+    evidence_id: int | None = Field(None, ge=1, description="An evidence file uploaded before")
+
+
+class RealisationRead(ReadModel):
+    year: int
+    value: Decimal
+    note: str
+    evidence_url: str | None
+    evidence: EvidenceRead | None
+    entered_by_label: str
+    entered_at: datetime
+
+
+class YearAchievement(BaseModel):
+    year: int
+    target: Decimal | None
+    realisation: Decimal | None
+    achievement: float | None = Field(description="Realisation against target in percent (raw, not capped)")
+
+
+class IndicatorRead(ReadModel):
+    id: int
+    masterplan_id: int
+    programme_id: int | None
+    dimension: str
+    element: str | None
+    code: str
+    name: str
+    unit: str
+    direction: str
+    baseline_year: int | None
+    baseline_value: Decimal | None
+    source: str
+    targets: list[TargetRead]
+    realisations: list[RealisationRead]
+    achievements: list[YearAchievement]
+
+
+# ---------------------------------------------------------------- views
+
+
+class ScoreRead(BaseModel):
+    code: str
+    name: str
+    achievement: float | None
+    programme_count: int
+    indicator_count: int
+
+
+class DimensionSummaryRead(BaseModel):
+    code: str
+    name: str
+    programme_count: int
+    quick_win_count: int
+    indicator_count: int
+    budget_total: Decimal
+    achievement: float | None
+    elements: list[ScoreRead]
+    status_counts: dict[str, int]
+
+
+class AchievementReport(BaseModel):
+    masterplan_id: int
+    year: int
+    overall: float | None
+    dimensions: list[DimensionSummaryRead]
+    formula: str = "docs/achievement.md"
+
+
+class RoadmapRow(BaseModel):
+    programme_id: int
+    code: str
+    name: str
+    element: str
+    lead_office: str | None
+    is_quick_win: bool
+    years: dict[int, str | None] = Field(
+        description="Status per year of the masterplan; null outside the programme's years"
+    )
+
+
+class RoadmapDimension(BaseModel):
+    code: str
+    name: str
+    rows: list[RoadmapRow]
+
+
+class RoadmapRead(BaseModel):
+    masterplan_id: int
+    years: list[int]
+    dimensions: list[RoadmapDimension]
