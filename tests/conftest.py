@@ -24,9 +24,16 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from kotacerdas import migrate
+from kotacerdas.auth import passwords
 from kotacerdas.app import create_app
 from kotacerdas.config import Settings
 from kotacerdas.db import make_engine
+
+# Argon2id stays argon2id in the tests, with the smallest cost, so that creating accounts is quick.
+os.environ.setdefault("KOTACERDAS_ARGON2_TIME_COST", "1")
+os.environ.setdefault("KOTACERDAS_ARGON2_MEMORY_KIB", "8")
+os.environ.setdefault("KOTACERDAS_ARGON2_PARALLELISM", "1")
+passwords.configure(time_cost=1, memory_kib=8, parallelism=1)
 
 PG_URL = os.environ.get(
     "KOTACERDAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -116,7 +123,14 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(environment="test", data_dir=tmp_path / "data", secret_key="test-secret-" + "x" * 32)
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-" + "x" * 32,
+        argon2_time_cost=1,
+        argon2_memory_kib=8,
+        argon2_parallelism=1,
+    )
 
 
 @pytest.fixture

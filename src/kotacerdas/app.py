@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from kotacerdas import __version__
+from kotacerdas.auth import passwords
 from kotacerdas.config import Settings, get_settings
 from kotacerdas.db import make_engine, make_session_factory
 from kotacerdas.web import errors as web_errors
@@ -47,6 +48,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "JSON API under /api/v1; NGSI-LD under /ngsi-ld/v1; Open311 under /open311/v2.",
         docs_url="/docs",
         redoc_url=None,
+    )
+    passwords.configure(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="Worker processes for `kotacerdas serve`.")
     demo: bool = Field(False, description="Label every page as demo data.")
     log_level: str = Field("info", description="Python logging level.")
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id iterations for password hashes.")
+    argon2_memory_kib: int = Field(65536, ge=8, description="Argon2id memory per hash, in KiB.")
+    argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes.")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

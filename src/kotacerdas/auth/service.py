@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import PERMISSIONS, Principal, require_login, require_region_admin
 from kotacerdas.auth.models import ROLES, ApiKey, AuditEntry, User, UserSession
-from kotacerdas.auth.passwords import DUMMY_HASH, MIN_LENGTH, hash_password, needs_rehash, verify_password
+from kotacerdas.auth.passwords import MIN_LENGTH, dummy_hash, hash_password, needs_rehash, verify_password
 from kotacerdas.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from kotacerdas.i18n import _
 from kotacerdas.kit.time import utcnow
@@ -195,7 +195,7 @@ def principal_for_user(user: User, session_id: int | None = None) -> Principal:
 def authenticate(session: Session, *, email: str, password: str) -> User:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        verify_password(DUMMY_HASH, password)
+        verify_password(dummy_hash(), password)
         raise NotAuthenticated(_("The e-mail address or password is wrong."))
     if not verify_password(user.password_hash, password) or not user.is_active:
         raise NotAuthenticated(_("The e-mail address or password is wrong."))
