@@ -5,11 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export KOTACERDAS_DATA_DIR ?= data
 
-.PHONY: install demo serve test test-fast check lint format migration-regen bench clean
+.PHONY: install demo serve test test-fast check lint format migration-regen bench clean i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip==25.3
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -44,3 +43,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+i18n: $(STAMP) ## extract message ids and update the id/en catalogs (then translate the new entries in locale/id)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k _n:1,2 --no-location --sort-output -o src/kotacerdas/locale/messages.pot .
+	for l in id en; do \
+	  if [ -f src/kotacerdas/locale/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i src/kotacerdas/locale/messages.pot -d src/kotacerdas/locale -l $$l; \
+	  else \
+	    $(BIN)/pybabel init -i src/kotacerdas/locale/messages.pot -d src/kotacerdas/locale -l $$l; \
+	  fi; \
+	done
