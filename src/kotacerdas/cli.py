@@ -24,6 +24,19 @@ app.add_typer(region_app, name="region")
 console = Console()
 
 
+@app.callback()
+def _configure() -> None:
+    """Apply the settings every command shares (the password-hash cost)."""
+    from kotacerdas.auth import passwords
+
+    settings = get_settings()
+    passwords.configure(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
 def _engine() -> Engine:
     settings = get_settings()
     if not settings.database_url:

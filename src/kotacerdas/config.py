@@ -60,12 +60,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment == "production":
-            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
-                raise ValueError(
-                    "KOTACERDAS_SECRET_KEY must be set to at least 32 random characters in production "
-                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-                )
+        if self.environment == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+            raise ValueError(
+                "KOTACERDAS_SECRET_KEY must be set to at least 32 random characters in production "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         return self
 
     @property

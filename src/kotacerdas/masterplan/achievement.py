@@ -11,20 +11,25 @@ The formula (docs/achievement.md has it with a worked example):
 * A *unit* is a programme with P(y), or a dimension-level indicator with a(y).
   element E(y) = mean of the units placed in the element; dimension D(y) = mean of the units in the
   dimension; the masterplan's overall figure = mean of the dimensions that have a D(y).
+* Roll-ups use unrounded values; a figure is rounded half up to 2 decimals only where it is shown
+  (75.625 is shown as 75.63), so rounding never compounds from one level to the next.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from statistics import fmean
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kotacerdas.auth.access import Principal
+from kotacerdas.errors import ValidationFailed
 from kotacerdas.framework import service as framework
+from kotacerdas.i18n import _
+from kotacerdas.kit.time import current_year
 from kotacerdas.masterplan import schemas as s
 from kotacerdas.masterplan import service
 from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
@@ -54,7 +59,14 @@ def capped(value: float | None) -> float | None:
 
 def _mean(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
-    return round(fmean(present), 2) if present else None
+    return fmean(present) if present else None
+
+
+def shown(value: float | None) -> float | None:
+    """Round half up to 2 decimals (Python's round() would show 75.625 as 75.62)."""
+    if value is None:
+        return None
+    return float(Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def year_achievements(indicator: Indicator, years: Iterable[int]) -> list[s.YearAchievement]:
@@ -68,7 +80,7 @@ def year_achievements(indicator: Indicator, years: Iterable[int]) -> list[s.Year
                 year=year,
                 target=targets.get(year),
                 realisation=reals.get(year),
-                achievement=None if raw is None else round(raw, 2),
+                achievement=shown(raw),
             )
         )
     return out
@@ -156,18 +168,43 @@ def programme_scores(
 ) -> dict[int, float | None]:
     data = _load(session, principal=principal, region_id=region_id, masterplan_id=programme.masterplan_id)
     return {
-        y: data.programme_score(programme, y) for y in range(data.plan.start_year, data.plan.end_year + 1)
+        y: shown(data.programme_score(programme, y))
+        for y in range(data.plan.start_year, data.plan.end_year + 1)
     }
 
 
+def report_year(session: Session, *, region_id: int, plan: Masterplan, year: int | None) -> int:
+    """The year asked for, which must lie in the period; by default this year in the region's time
+    zone, clipped into the period (a finished plan shows its last year, a future one its first)."""
+    if year is None:
+        today = current_year(regions.get_region(session, region_id).timezone)
+        return min(max(today, plan.start_year), plan.end_year)
+    if not plan.start_year <= year <= plan.end_year:
+        raise ValidationFailed(
+            _("The year must lie within the masterplan period {start}-{end}."),
+            start=plan.start_year,
+            end=plan.end_year,
+            details=[{"field": "year"}],
+        )
+    return year
+
+
 def achievement_report(
-    session: Session, *, principal: Principal, region_id: int, masterplan_id: int, year: int, lang: str = "id"
+    session: Session,
+    *,
+    principal: Principal,
+    region_id: int,
+    masterplan_id: int,
+    year: int | None = None,
+    lang: str = "id",
 ) -> s.AchievementReport:
     """The dimension summary as Kominfo reports it, with achievement per dimension and element for ``year``."""
     data = _load(session, principal=principal, region_id=region_id, masterplan_id=masterplan_id)
+    year = report_year(session, region_id=region_id, plan=data.plan, year=year)
     edition = framework.get_edition(data.plan.framework_edition)
     units = data.units(year)
     dims = []
+    dim_scores: list[float | None] = []
     for dim in edition.dimensions:
         programmes = [p for p in data.programmes if p.dimension == dim.code]
         indicators = [i for i in data.indicators if i.dimension == dim.code]
@@ -178,11 +215,13 @@ def achievement_report(
                 s.ScoreRead(
                     code=el.code,
                     name=el.name.id if lang == "id" else el.name.en,
-                    achievement=_mean(sc for d, e, sc in units if d == dim.code and e == el.code),
+                    achievement=shown(_mean(sc for d, e, sc in units if d == dim.code and e == el.code)),
                     programme_count=len(el_programmes),
                     indicator_count=sum(1 for i in indicators if i.element == el.code),
                 )
             )
+        dim_score = _mean(sc for d, _e, sc in units if d == dim.code)
+        dim_scores.append(dim_score)
         statuses: dict[str, int] = defaultdict(int)
         for p in programmes:
             st = next((y.status for y in p.year_statuses if y.year == year), None)
@@ -196,13 +235,13 @@ def achievement_report(
                 quick_win_count=sum(1 for p in programmes if p.is_quick_win),
                 indicator_count=len(indicators),
                 budget_total=sum((b.amount for p in programmes for b in p.budgets), Decimal(0)),
-                achievement=_mean(sc for d, _e, sc in units if d == dim.code),
+                achievement=shown(dim_score),
                 elements=elements,
                 status_counts=dict(statuses),
             )
         )
     return s.AchievementReport(
-        masterplan_id=data.plan.id, year=year, overall=_mean(d.achievement for d in dims), dimensions=dims
+        masterplan_id=data.plan.id, year=year, overall=shown(_mean(dim_scores)), dimensions=dims
     )
 
 
@@ -216,7 +255,69 @@ def dimension_trend(
     years = range(data.plan.start_year, data.plan.end_year + 1)
     per_year = {y: data.units(y) for y in years}
     for dim in edition.dimensions:
-        out[dim.code] = {y: _mean(sc for d, _e, sc in per_year[y] if d == dim.code) for y in years}
+        out[dim.code] = {y: shown(_mean(sc for d, _e, sc in per_year[y] if d == dim.code)) for y in years}
+    return out
+
+
+def trend_report(
+    session: Session, *, principal: Principal, region_id: int, masterplan_id: int, lang: str = "id"
+) -> s.TrendRead:
+    """Achievement per dimension and overall for every year of the masterplan (the trend chart)."""
+    data = _load(session, principal=principal, region_id=region_id, masterplan_id=masterplan_id)
+    edition = framework.get_edition(data.plan.framework_edition)
+    years = list(range(data.plan.start_year, data.plan.end_year + 1))
+    per_year = {y: data.units(y) for y in years}
+    raw = {
+        dim.code: {y: _mean(sc for d, _e, sc in per_year[y] if d == dim.code) for y in years}
+        for dim in edition.dimensions
+    }
+    return s.TrendRead(
+        masterplan_id=data.plan.id,
+        years=years,
+        overall=[
+            s.TrendPoint(year=y, achievement=shown(_mean(raw[dim.code][y] for dim in edition.dimensions)))
+            for y in years
+        ],
+        dimensions=[
+            s.TrendDimension(
+                code=dim.code,
+                name=dim.name.id if lang == "id" else dim.name.en,
+                points=[s.TrendPoint(year=y, achievement=shown(raw[dim.code][y])) for y in years],
+            )
+            for dim in edition.dimensions
+        ],
+    )
+
+
+def quick_wins(
+    session: Session, *, principal: Principal, region_id: int, masterplan_id: int, lang: str = "id"
+) -> list[s.QuickWinRead]:
+    """The quick wins in the edition's dimension order, each with every attribute the evaluation asks about."""
+    data = _load(session, principal=principal, region_id=region_id, masterplan_id=masterplan_id)
+    edition = framework.get_edition(data.plan.framework_edition)
+    offices = {o.id: o.short_name for o in regions.list_offices(session, region_id=region_id)}
+    attributes: tuple[s.QuickWinAttribute, ...] = s.QuickWinAttribute.__args__  # type: ignore[attr-defined]
+    out = []
+    for dim in edition.dimensions:
+        for p in data.programmes:
+            if p.dimension != dim.code or not p.is_quick_win:
+                continue
+            described = {a: str(p.quick_win.get(a) or "") for a in attributes}
+            out.append(
+                s.QuickWinRead(
+                    programme_id=p.id,
+                    code=p.code,
+                    name=p.name,
+                    dimension=p.dimension,
+                    dimension_name=dim.name.id if lang == "id" else dim.name.en,
+                    element=p.element,
+                    lead_office=offices.get(p.lead_office_id) if p.lead_office_id else None,
+                    start_year=p.start_year,
+                    end_year=p.end_year,
+                    attributes=described,
+                    described=sum(1 for text in described.values() if text.strip()),
+                )
+            )
     return out
 
 

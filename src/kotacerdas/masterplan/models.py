@@ -208,6 +208,7 @@ class Realisation(RegionOwned, Base):
     evidence_id: Mapped[int | None] = mapped_column(
         ForeignKey("evidence.id", ondelete="SET NULL"), default=None
     )
+    evidence: Mapped[Evidence | None] = relationship()
     entered_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL"), default=None
     )

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
+
+from kotacerdas.web.schemas import DbId, UtcDateTime
+from kotacerdas.web.schemas import Patch as SharedPatch
 
 MasterplanStatus = Literal["draft", "approved"]
 SectionKind = Literal[
@@ -40,12 +51,48 @@ QuickWinAttribute = Literal[
 
 Year = Annotated[int, Field(ge=2000, le=2100)]
 Code = Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
-# values stay within what Numeric(20, 4) holds on every backend
-Amount = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999999999"), max_digits=18, decimal_places=2)]
-Measure = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), max_digits=20, decimal_places=4)]
+
+
+def _scale(places: int) -> AfterValidator:
+    """Give a value the column's scale, so a response right after a write reads as a later GET does."""
+    quantum = Decimal(1).scaleb(-places)
+    return AfterValidator(lambda value: value.quantize(quantum))
+
+
+# values stay within what Numeric(18, 2) and Numeric(20, 4) hold on every backend
+Amount = Annotated[
+    Decimal, Field(ge=0, le=Decimal("9999999999999999"), max_digits=18, decimal_places=2), _scale(2)
+]
+Measure = Annotated[
+    Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), max_digits=20, decimal_places=4), _scale(4)
+]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
 
 
 class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here as a 422 rather than in SQL as a 500
+        if _has_nul(value):
+            raise ValueError("text may not contain NUL characters")
+        return value
+
+
+class Patch(SharedPatch, Strict):
+    """A partial update (see ``web.schemas.Patch``): ``nullable`` names the fields ``null`` may clear."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -81,7 +128,9 @@ def check_period(start: int, end: int) -> None:
         raise ValueError("a masterplan covers 5 to 10 years (start and end year included)")
 
 
-class MasterplanUpdate(Strict):
+class MasterplanUpdate(Patch):
+    nullable = frozenset({"legal_basis_number", "legal_basis_date"})
+
     title: str | None = Field(None, min_length=3, max_length=200)
     start_year: Year | None = None
     end_year: Year | None = None
@@ -112,8 +161,8 @@ class MasterplanRead(ReadModel):
     vision: str
     missions: list[str]
     status: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class MasterplanDetail(MasterplanRead):
@@ -155,7 +204,7 @@ class ProgrammeBase(Strict):
     description: str = Field("", max_length=10_000)
     dimension: str = Field(min_length=1, max_length=30)
     element: str = Field(min_length=1, max_length=40)
-    lead_office_id: int | None = Field(None, ge=1)
+    lead_office_id: DbId | None = None
     pic_name: str = Field("", max_length=200)
     partners: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=30
@@ -181,13 +230,15 @@ class ProgrammeCreate(ProgrammeBase):
     code: Code
 
 
-class ProgrammeUpdate(Strict):
+class ProgrammeUpdate(Patch):
+    nullable = frozenset({"lead_office_id"})
+
     code: Code | None = None
     name: str | None = Field(None, min_length=3, max_length=250)
     description: str | None = Field(None, max_length=10_000)
     dimension: str | None = Field(None, min_length=1, max_length=30)
     element: str | None = Field(None, min_length=1, max_length=40)
-    lead_office_id: int | None = Field(None, ge=1)
+    lead_office_id: DbId | None = None
     pic_name: str | None = Field(None, max_length=200)
     partners: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, max_length=30)
     kind: ProgrammeKind | None = None
@@ -267,12 +318,14 @@ class IndicatorBase(Strict):
 
 class IndicatorCreate(IndicatorBase):
     code: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
-    programme_id: int | None = Field(None, ge=1, description="Empty for an indicator of a whole dimension")
+    programme_id: DbId | None = Field(None, description="Empty for an indicator of a whole dimension")
     dimension: str | None = Field(None, max_length=30, description="Required when there is no programme")
     element: str | None = Field(None, max_length=40)
 
 
-class IndicatorUpdate(Strict):
+class IndicatorUpdate(Patch):
+    nullable = frozenset({"baseline_year", "baseline_value"})
+
     name: str | None = Field(None, min_length=3, max_length=300)
     unit: str | None = Field(None, min_length=1, max_length=40)
     direction: Direction | None = None
@@ -288,15 +341,22 @@ class EvidenceRead(ReadModel):
     content_type: str
     size: int
     sha256: str
-    uploaded_at: datetime
+    uploaded_at: UtcDateTime
 
 
-class RealisationWrite(Strict):
-    year: Year
+class RealisationEntry(Strict):
+    """The body of ``PUT .../realisations/{year}``: the year is the resource's address, not a field.
+
+    A PUT replaces the whole entry: a note or evidence left out is cleared."""
+
     value: Measure
     note: str = Field("", max_length=1000)
-    evidence_url: HttpUrl | None = None
-    evidence_id: int | None = Field(None, ge=1, description="An evidence file uploaded before")
+    evidence_url: HttpUrl | None = Field(None, max_length=500)
+    evidence_id: DbId | None = Field(None, description="An evidence file uploaded before")
+
+
+class RealisationWrite(RealisationEntry):
+    year: Year
 
 
 class RealisationRead(ReadModel):
@@ -306,7 +366,7 @@ class RealisationRead(ReadModel):
     evidence_url: str | None
     evidence: EvidenceRead | None
     entered_by_label: str
-    entered_at: datetime
+    entered_at: UtcDateTime
 
 
 class YearAchievement(BaseModel):
@@ -387,3 +447,37 @@ class RoadmapRead(BaseModel):
     masterplan_id: int
     years: list[int]
     dimensions: list[RoadmapDimension]
+
+
+class TrendPoint(BaseModel):
+    year: int
+    achievement: float | None
+
+
+class TrendDimension(BaseModel):
+    code: str
+    name: str
+    points: list[TrendPoint]
+
+
+class TrendRead(BaseModel):
+    masterplan_id: int
+    years: list[int]
+    overall: list[TrendPoint]
+    dimensions: list[TrendDimension]
+
+
+class QuickWinRead(BaseModel):
+    programme_id: int
+    code: str
+    name: str
+    dimension: str
+    dimension_name: str
+    element: str
+    lead_office: str | None
+    start_year: int
+    end_year: int
+    attributes: dict[QuickWinAttribute, str] = Field(
+        description="Every quick-win attribute of the evaluation, empty where not described yet"
+    )
+    described: int = Field(description="How many of the attributes are described")

@@ -6,17 +6,24 @@ query filters on ``region_id``, every change is written to the audit log, and no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from kotacerdas.auth import service as auth
-from kotacerdas.auth.access import Principal, require_office_write, require_read, require_region_admin
-from kotacerdas.errors import Conflict, NotFound, ValidationFailed
+from kotacerdas.auth.access import (
+    Principal,
+    require_office_write,
+    require_read,
+    require_region_admin,
+    require_region_member,
+)
+from kotacerdas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
 from kotacerdas.kit.files import EVIDENCE_KINDS, FileStore, check_upload
@@ -72,6 +79,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def _reference(field: str) -> Iterator[None]:
+    """A body field naming something that is not in this region is invalid input (422), not a
+    missing resource: the URL itself was found."""
+    try:
+        yield
+    except NotFound as exc:
+        raise ValidationFailed(exc.message, details=[{"field": field}], **exc.params) from None
+
+
 def _apply(obj: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """Set the fields that differ; return {field: [old, new]} for the audit log."""
     changes = {}
@@ -92,7 +109,14 @@ def create_masterplan(
     require_region_admin(principal, region_id, WRITE)
     region = regions.get_region(session, region_id)
     edition = data.framework_edition or region.framework_edition
-    framework.get_edition(edition)
+    try:
+        framework.get_edition(edition)
+    except NotFound:
+        raise ValidationFailed(
+            _("Framework edition {code} does not exist."),
+            code=edition,
+            details=[{"field": "framework_edition"}],
+        ) from None
     exists = session.scalar(
         select(Masterplan.id).where(
             Masterplan.region_id == region_id,
@@ -131,6 +155,11 @@ def get_masterplan(
     session: Session, *, principal: Principal, region_id: int, masterplan_id: int
 ) -> Masterplan:
     require_read(principal, region_id, READ)
+    return _find_masterplan(session, region_id=region_id, masterplan_id=masterplan_id)
+
+
+def _find_masterplan(session: Session, *, region_id: int, masterplan_id: int) -> Masterplan:
+    """The lookup without an access check: for callers that have checked access their own way."""
     plan = session.scalar(
         select(Masterplan)
         .where(Masterplan.region_id == region_id, Masterplan.id == masterplan_id)
@@ -182,10 +211,63 @@ def update_masterplan(
         raise ValidationFailed(
             _("A masterplan covers 5 to 10 years (start and end year included).")
         ) from None
+    if (start, end) != (plan.start_year, plan.end_year):
+        _check_period_keeps_content(session, region_id=region_id, plan=plan, start=start, end=end)
+    title = fields.get("title", plan.title)
+    if (title, start) != (plan.title, plan.start_year) and session.scalar(
+        select(Masterplan.id).where(
+            Masterplan.region_id == region_id,
+            Masterplan.start_year == start,
+            Masterplan.title == title,
+            Masterplan.id != plan.id,
+        )
+    ):
+        raise Conflict(_("A masterplan with this title and start year already exists."))
     changes = _apply(plan, fields)
+    session.flush()
     if changes:
         _audit(session, principal, region_id, "masterplan.update", plan, plan.title, changes)
     return plan
+
+
+def _check_period_keeps_content(
+    session: Session, *, region_id: int, plan: Masterplan, start: int, end: int
+) -> None:
+    """A shorter period must not strand programmes, targets or realisations outside it."""
+    stranded = (
+        select(func.count())
+        .select_from(Programme)
+        .where(
+            Programme.region_id == region_id,
+            Programme.masterplan_id == plan.id,
+            or_(Programme.start_year < start, Programme.end_year > end),
+        ),
+        select(func.count())
+        .select_from(IndicatorTarget)
+        .join(Indicator, Indicator.id == IndicatorTarget.indicator_id)
+        .where(
+            Indicator.region_id == region_id,
+            Indicator.masterplan_id == plan.id,
+            or_(IndicatorTarget.year < start, IndicatorTarget.year > end),
+        ),
+        select(func.count())
+        .select_from(Realisation)
+        .join(Indicator, Indicator.id == Realisation.indicator_id)
+        .where(
+            Indicator.region_id == region_id,
+            Indicator.masterplan_id == plan.id,
+            or_(Realisation.year < start, Realisation.year > end),
+        ),
+    )
+    if any(session.scalar(stmt) for stmt in stranded):
+        raise ValidationFailed(
+            _(
+                "Programmes, targets or realisations lie outside {start}-{end}; "
+                "move them into the new period first."
+            ),
+            start=start,
+            end=end,
+        )
 
 
 def delete_masterplan(session: Session, *, principal: Principal, region_id: int, masterplan_id: int) -> None:
@@ -233,7 +315,8 @@ def _check_programme_fields(
 ) -> None:
     framework.check_placement(plan.framework_edition, fields["dimension"], fields["element"])
     if fields.get("lead_office_id") is not None:
-        regions.get_office(session, region_id=region_id, office_id=fields["lead_office_id"])
+        with _reference("lead_office_id"):
+            regions.get_office(session, region_id=region_id, office_id=fields["lead_office_id"])
     start, end = fields["start_year"], fields["end_year"]
     if start < plan.start_year or end > plan.end_year:
         raise ValidationFailed(
@@ -261,16 +344,34 @@ def _check_programme_fields(
         raise ValidationFailed(_("One status per year."))
 
 
+def _replace_children(session: Session, collection: list[Any], new: Iterable[Any]) -> None:
+    """Replace a child collection whose rows have a unique key (year, source...).
+
+    The unit of work inserts before it deletes, so the old rows are removed in their own flush first.
+    """
+    if collection:
+        collection.clear()
+        session.flush()
+    collection.extend(new)
+
+
 def _set_children(
+    session: Session,
     programme: Programme,
     region_id: int,
     budgets: list[dict[str, Any]] | None,
     statuses: list[dict[str, Any]] | None,
 ) -> None:
     if budgets is not None:
-        programme.budgets = [ProgrammeBudget(region_id=region_id, **b) for b in budgets]
+        _replace_children(
+            session, programme.budgets, (ProgrammeBudget(region_id=region_id, **b) for b in budgets)
+        )
     if statuses is not None:
-        programme.year_statuses = [ProgrammeYearStatus(region_id=region_id, **st) for st in statuses]
+        _replace_children(
+            session,
+            programme.year_statuses,
+            (ProgrammeYearStatus(region_id=region_id, **st) for st in statuses),
+        )
 
 
 def create_programme(
@@ -286,8 +387,8 @@ def create_programme(
         raise Conflict(_("Programme code {code} is already used in this masterplan."), code=data.code)
     budgets, statuses = fields.pop("budgets"), fields.pop("year_statuses")
     programme = Programme(region_id=region_id, masterplan_id=plan.id, **fields)
-    _set_children(programme, region_id, budgets, statuses)
     session.add(programme)
+    _set_children(session, programme, region_id, budgets, statuses)
     session.flush()
     _audit(session, principal, region_id, "programme.create", programme, f"{programme.code} {programme.name}")
     return programme
@@ -316,10 +417,34 @@ def list_programmes(
 
 def get_programme(session: Session, *, principal: Principal, region_id: int, programme_id: int) -> Programme:
     require_read(principal, region_id, READ)
+    return _find_programme(session, region_id=region_id, programme_id=programme_id)
+
+
+def _find_programme(session: Session, *, region_id: int, programme_id: int) -> Programme:
     programme = session.scalar(_programme_query(region_id).where(Programme.id == programme_id))
     if programme is None:
         raise NotFound(_("Programme not found in this region."))
     return programme
+
+
+def programme_reads(
+    session: Session, *, region_id: int, programmes: Iterable[Programme]
+) -> list[s.ProgrammeRead]:
+    """Read models with the lead office and the budget total, offices read once for the whole list."""
+    offices = {o.id: o for o in regions.list_offices(session, region_id=region_id)}
+    out = []
+    for p in programmes:
+        office = offices.get(p.lead_office_id) if p.lead_office_id else None
+        out.append(
+            s.ProgrammeRead.model_validate(
+                {
+                    **{c: getattr(p, c) for c in s.ProgrammeRead.model_fields if hasattr(p, c)},
+                    "lead_office": s.OfficeRef.model_validate(office) if office else None,
+                    "total_budget": sum((b.amount for b in p.budgets), Decimal(0)),
+                }
+            )
+        )
+    return out
 
 
 def update_programme(
@@ -357,7 +482,7 @@ def update_programme(
         changes["budgets"] = ["…", _jsonable(budgets)]
     if statuses is not None:
         changes["year_statuses"] = ["…", _jsonable(statuses)]
-    _set_children(programme, region_id, budgets, statuses)
+    _set_children(session, programme, region_id, budgets, statuses)
     session.flush()
     if changes:
         _audit(
@@ -384,7 +509,8 @@ def set_year_status(
     session: Session, *, principal: Principal, region_id: int, programme_id: int, data: s.YearStatusWrite
 ) -> ProgrammeYearStatus:
     """The lead office reports how its programme went in a year."""
-    programme = get_programme(session, principal=principal, region_id=region_id, programme_id=programme_id)
+    require_region_member(principal, region_id)
+    programme = _find_programme(session, region_id=region_id, programme_id=programme_id)
     require_office_write(principal, region_id, programme.lead_office_id)
     if not programme.start_year <= data.year <= programme.end_year:
         raise ValidationFailed(_("A status for {year} lies outside the programme's years."), year=data.year)
@@ -415,7 +541,10 @@ def _indicator_query(region_id: int) -> Select[Indicator]:
     return (
         select(Indicator)
         .where(Indicator.region_id == region_id)
-        .options(selectinload(Indicator.targets), selectinload(Indicator.realisations))
+        .options(
+            selectinload(Indicator.targets),
+            selectinload(Indicator.realisations).selectinload(Realisation.evidence),
+        )
     )
 
 
@@ -425,11 +554,18 @@ def create_indicator(
     require_region_admin(principal, region_id, WRITE)
     plan = get_masterplan(session, principal=principal, region_id=region_id, masterplan_id=masterplan_id)
     if data.programme_id is not None:
-        programme = get_programme(
-            session, principal=principal, region_id=region_id, programme_id=data.programme_id
-        )
+        with _reference("programme_id"):
+            programme = _find_programme(session, region_id=region_id, programme_id=data.programme_id)
         if programme.masterplan_id != plan.id:
             raise ValidationFailed(_("The programme belongs to another masterplan."))
+        if (data.dimension or programme.dimension, data.element or programme.element) != (
+            programme.dimension,
+            programme.element,
+        ):
+            raise ValidationFailed(
+                _("An indicator of a programme takes the programme's dimension and element."),
+                details=[{"field": "dimension"}, {"field": "element"}],
+            )
         dimension: str = programme.dimension
         element: str | None = programme.element
     else:
@@ -494,6 +630,10 @@ def list_indicators(
 
 def get_indicator(session: Session, *, principal: Principal, region_id: int, indicator_id: int) -> Indicator:
     require_read(principal, region_id, READ)
+    return _find_indicator(session, region_id=region_id, indicator_id=indicator_id)
+
+
+def _find_indicator(session: Session, *, region_id: int, indicator_id: int) -> Indicator:
     indicator = session.scalar(_indicator_query(region_id).where(Indicator.id == indicator_id))
     if indicator is None:
         raise NotFound(_("Indicator not found in this region."))
@@ -507,7 +647,6 @@ def update_indicator(
     indicator = get_indicator(session, principal=principal, region_id=region_id, indicator_id=indicator_id)
     fields = data.model_dump(exclude_unset=True)
     targets = fields.pop("targets", None)
-    changes = _apply(indicator, fields)
     if targets is not None:
         plan = get_masterplan(
             session, principal=principal, region_id=region_id, masterplan_id=indicator.masterplan_id
@@ -515,11 +654,15 @@ def update_indicator(
         _check_target_years(plan, [t["year"] for t in targets])
         if len({t["year"] for t in targets}) != len(targets):
             raise ValidationFailed(_("One target per year."))
+    changes = _apply(indicator, fields)
+    if targets is not None:
         changes["targets"] = [
             [{"year": t.year, "value": str(t.value)} for t in indicator.targets],
             _jsonable(targets),
         ]
-        indicator.targets = [IndicatorTarget(region_id=region_id, **t) for t in targets]
+        _replace_children(
+            session, indicator.targets, (IndicatorTarget(region_id=region_id, **t) for t in targets)
+        )
     session.flush()
     if changes:
         _audit(
@@ -565,10 +708,15 @@ def store_evidence(
     data: bytes,
     max_bytes: int,
 ) -> Evidence:
-    """Check an upload (by its bytes) and keep it. Who may attach it is checked when it is attached."""
-    require_read(principal, region_id, READ)
-    if principal.kind == "user" and not (principal.is_region_admin or principal.is_office_operator):
-        raise ValidationFailed(_("Only region staff can upload evidence."))
+    """Check an upload (by its bytes) and keep it. Who may attach it is checked when it is attached.
+
+    Region staff upload; a key needs a write permission (an OPD system sending its realisations with
+    their evidence). The national evaluator reads evidence but does not add any.
+    """
+    require_region_member(principal, region_id)
+    if principal.kind == "api_key" and not {WRITE, "realisation:write"} & principal.permissions:
+        raise PermissionDenied()
+    filename = "".join(ch for ch in filename if ch.isprintable())  # no NUL or newline in names
     checked = check_upload(data, filename, allowed=EVIDENCE_KINDS, max_bytes=max_bytes)
     key = store.save(data, suffix=checked.suffix)
     evidence = Evidence(
@@ -581,12 +729,29 @@ def store_evidence(
         uploaded_by_id=principal.user_id,
     )
     session.add(evidence)
-    session.flush()
+    try:
+        session.flush()
+    except Exception:
+        store.delete(key)  # the row was not written: do not keep a file nothing points to
+        raise
+    _audit(
+        session,
+        principal,
+        region_id,
+        "evidence.upload",
+        evidence,
+        f"{evidence.filename} ({evidence.size} bytes)",
+        {"sha256": evidence.sha256},
+    )
     return evidence
 
 
 def get_evidence(session: Session, *, principal: Principal, region_id: int, evidence_id: int) -> Evidence:
     require_read(principal, region_id, READ)
+    return _find_evidence(session, region_id=region_id, evidence_id=evidence_id)
+
+
+def _find_evidence(session: Session, *, region_id: int, evidence_id: int) -> Evidence:
     evidence = session.scalar(
         select(Evidence).where(Evidence.region_id == region_id, Evidence.id == evidence_id)
     )
@@ -595,42 +760,58 @@ def get_evidence(session: Session, *, principal: Principal, region_id: int, evid
     return evidence
 
 
-def record_realisation(
-    session: Session, *, principal: Principal, region_id: int, indicator_id: int, data: s.RealisationWrite
-) -> Realisation:
-    """Enter (or correct) the realised value of a year. Only the programme's lead office or the region admin."""
-    indicator = get_indicator(session, principal=principal, region_id=region_id, indicator_id=indicator_id)
+def _realisation_indicator(
+    session: Session, *, principal: Principal, region_id: int, indicator_id: int
+) -> Indicator:
+    """The indicator, once the principal may write realisations for its programme's lead office.
+
+    Office keys hold ``realisation:write`` without ``masterplan:read``, so this does not go through
+    ``get_indicator``; the region check comes before the lookup so no other region learns what exists.
+    """
+    require_region_member(principal, region_id)
+    indicator = _find_indicator(session, region_id=region_id, indicator_id=indicator_id)
     require_office_write(
         principal, region_id, indicator_office_id(session, region_id=region_id, indicator=indicator)
     )
-    plan = get_masterplan(
-        session, principal=principal, region_id=region_id, masterplan_id=indicator.masterplan_id
+    return indicator
+
+
+def record_realisation(
+    session: Session, *, principal: Principal, region_id: int, indicator_id: int, data: s.RealisationWrite
+) -> Realisation:
+    """Enter (or correct) the realised value of a year. Only the programme's lead office or the region admin.
+
+    The entry is replaced as a whole: a note or evidence not sent again is cleared.
+    """
+    indicator = _realisation_indicator(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id
     )
+    plan = _find_masterplan(session, region_id=region_id, masterplan_id=indicator.masterplan_id)
     if not plan.start_year <= data.year <= plan.end_year:
         raise ValidationFailed(
             _("The year must lie within the masterplan period {start}-{end}."),
             start=plan.start_year,
             end=plan.end_year,
         )
+    evidence = None
     if data.evidence_id is not None:
-        get_evidence(session, principal=principal, region_id=region_id, evidence_id=data.evidence_id)
+        with _reference("evidence_id"):
+            evidence = _find_evidence(session, region_id=region_id, evidence_id=data.evidence_id)
     row = next((r for r in indicator.realisations if r.year == data.year), None)
     old = str(row.value) if row else None
     fields = {
         "value": data.value,
         "note": data.note,
         "evidence_url": str(data.evidence_url) if data.evidence_url else None,
-        "evidence_id": data.evidence_id
-        if data.evidence_id is not None
-        else (row.evidence_id if row else None),
         "entered_by_id": principal.user_id,
         "entered_by_label": principal.label[:200],
     }
     if row is None:
-        row = Realisation(region_id=region_id, year=data.year, **fields)
+        row = Realisation(region_id=region_id, year=data.year, evidence=evidence, **fields)
         indicator.realisations.append(row)
     else:
         _apply(row, fields)
+        row.evidence = evidence
         row.entered_at = utcnow()
     try:
         session.flush()
@@ -643,7 +824,7 @@ def record_realisation(
         "indicator.realisation",
         indicator,
         f"{indicator.code} {data.year}: {data.value} {indicator.unit}",
-        {"year": data.year, "value": [old, str(data.value)]},
+        {"year": data.year, "value": [old, str(data.value)], "evidence_id": data.evidence_id},
     )
     return row
 
@@ -651,9 +832,8 @@ def record_realisation(
 def delete_realisation(
     session: Session, *, principal: Principal, region_id: int, indicator_id: int, year: int
 ) -> None:
-    indicator = get_indicator(session, principal=principal, region_id=region_id, indicator_id=indicator_id)
-    require_office_write(
-        principal, region_id, indicator_office_id(session, region_id=region_id, indicator=indicator)
+    indicator = _realisation_indicator(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id
     )
     row = next((r for r in indicator.realisations if r.year == year), None)
     if row is None:
@@ -667,5 +847,5 @@ def delete_realisation(
         "indicator.realisation_delete",
         indicator,
         f"{indicator.code} {year}",
-        {"value": [str(row.value), None]},
+        {"year": year, "value": [str(row.value), None]},
     )

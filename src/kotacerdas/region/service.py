@@ -88,6 +88,43 @@ def set_framework_edition(session: Session, *, region_id: int, edition: str) -> 
     return region
 
 
+def region_bbox(region: Region) -> list[float] | None:
+    """The bounding box of the region's boundary, if it has a usable one."""
+    if not region.boundary:
+        return None
+    try:
+        return list(geo.bbox(geo.parse_area(region.boundary)))
+    except ValidationFailed:
+        return None
+
+
+def update_region(session: Session, *, region_id: int, **fields: Any) -> dict[str, list[Any]]:
+    """What the region admin may change: ``framework_edition`` and ``boundary`` (``None`` clears it).
+
+    Returns ``{field: [old, new]}`` of what changed, for the audit log (a boundary as its bounding box).
+    """
+    region = get_region(session, region_id)
+    changes: dict[str, list[Any]] = {}
+    if "framework_edition" in fields:
+        edition = fields["framework_edition"]
+        try:
+            framework.get_edition(edition)
+        except NotFound as exc:  # a field of the request, not the resource asked for
+            raise ValidationFailed(
+                exc.message, details=[{"field": "framework_edition"}], **exc.params
+            ) from None
+        if edition != region.framework_edition:
+            changes["framework_edition"] = [region.framework_edition, edition]
+            region.framework_edition = edition
+    if "boundary" in fields:
+        boundary = fields["boundary"]
+        new_box = list(geo.bbox(geo.parse_area(boundary))) if boundary is not None else None
+        if boundary != region.boundary:
+            changes["boundary"] = [region_bbox(region), new_box]
+            region.boundary = boundary
+    return changes
+
+
 # ---------------------------------------------------------------- offices
 
 
@@ -120,13 +157,22 @@ def update_office(session: Session, *, region_id: int, office_id: int, **fields:
     if "kind" in fields and fields["kind"] not in OFFICE_KINDS:
         raise ValidationFailed(_("Kind must be one of {allowed}."), allowed=", ".join(OFFICE_KINDS))
     new_short = fields.get("short_name")
-    if new_short and new_short != office.short_name and session.scalar(
-        select(Office.id).where(Office.region_id == region_id, Office.short_name == new_short)
+    if (
+        new_short
+        and new_short != office.short_name
+        and session.scalar(
+            select(Office.id).where(Office.region_id == region_id, Office.short_name == new_short)
+        )
     ):
         raise Conflict(_("An office named {name} already exists in this region."), name=new_short)
+    for key in ("name", "short_name"):
+        if key in fields and fields[key] is not None and not str(fields[key]).strip():
+            raise ValidationFailed(_("An office needs a name and a short name."), details=[{"field": key}])
     for key in ("name", "short_name", "kind", "email"):
         if key in fields and fields[key] is not None:
-            setattr(office, key, fields[key])
+            setattr(office, key, fields[key].strip() if key in ("name", "short_name") else fields[key])
+    if "email" in fields and fields["email"] is None:  # an explicit None clears the address
+        office.email = None
     return office
 
 

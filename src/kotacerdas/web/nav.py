@@ -20,6 +20,7 @@ def nav_items(principal: Principal) -> list[NavItem]:
         return items
     if principal.region_id is None or principal.role == "citizen":
         return items
+    items.append(NavItem("/region", "Region"))
     items.append(NavItem("/masterplans", "Masterplan"))
     if principal.is_region_admin:
         items += [

@@ -1,0 +1,156 @@
+"""What an office enters for its own programmes from the pages: a year's status and an indicator's
+realisation with its evidence (a URL and/or an uploaded file).
+
+Who may post is checked before the form is read, so a refused post changes nothing and says 403. A form
+that does not pass, or a file that is too large or of the wrong kind, shows the page again with the
+message next to the field and the status of the problem (413, 415, 422); the stored realisation stays.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from kotacerdas.auth.access import require_office_write
+from kotacerdas.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from kotacerdas.i18n import _
+from kotacerdas.kit.files import DirectoryStore
+from kotacerdas.masterplan import schemas as s
+from kotacerdas.masterplan import service
+from kotacerdas.masterplan.models import Evidence
+from kotacerdas.masterplan.pagekit import (
+    FormErrors,
+    PageScope,
+    PostedForm,
+    parse_number,
+    schema_errors,
+    service_errors,
+    text,
+)
+from kotacerdas.masterplan.pages_views import indicator_page, programme_page
+from kotacerdas.web.deps import DbSession, csrf_protect
+
+router = APIRouter()
+CSRF = [Depends(csrf_protect)]
+
+YEAR_FIELDS = {
+    "A status for {year} lies outside the programme's years.": "year",
+    "The year must lie within the masterplan period {start}-{end}.": "year",
+    "Evidence file not found in this region.": "evidence_file",
+}
+
+
+@router.post("/programmes/{programme_id:int}/status", dependencies=CSRF)
+def programme_status(
+    request: Request, session: DbSession, scope: PageScope, form: PostedForm, programme_id: int
+) -> Response:
+    programme = service.get_programme(
+        session, principal=scope.principal, region_id=scope.region_id, programme_id=programme_id
+    )
+    require_office_write(scope.principal, scope.region_id, programme.lead_office_id)
+    values = {"year": text(form, "year"), "status": text(form, "status"), "note": text(form, "note")}
+    try:
+        data = s.YearStatusWrite.model_validate(values)
+        service.set_year_status(
+            session,
+            principal=scope.principal,
+            region_id=scope.region_id,
+            programme_id=programme_id,
+            data=data,
+        )
+    except ValidationError as exc:
+        errors = schema_errors(exc, scope.lang)
+        errors.general = scope.t(_("Please correct the marked fields."))
+        return programme_page(
+            request, session, scope, programme_id, status_form=values, errors=errors, status_code=422
+        )
+    except (ValidationFailed, Conflict) as exc:
+        session.rollback()
+        errors = service_errors(exc, scope.lang, YEAR_FIELDS)
+        return programme_page(
+            request, session, scope, programme_id, status_form=values, errors=errors, status_code=exc.status
+        )
+    return RedirectResponse(f"{scope.base}/programmes/{programme_id}?ok=status#status", status_code=303)
+
+
+@router.post("/indicators/{indicator_id:int}/realisation", dependencies=CSRF)
+def indicator_realisation(
+    request: Request, session: DbSession, scope: PageScope, form: PostedForm, indicator_id: int
+) -> Response:
+    principal, region_id = scope.principal, scope.region_id
+    indicator = service.get_indicator(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id
+    )
+    require_office_write(
+        principal, region_id, service.indicator_office_id(session, region_id=region_id, indicator=indicator)
+    )
+    values = {k: text(form, k) for k in ("year", "value", "note", "evidence_url")}
+
+    def again(errors: FormErrors, status_code: int) -> Response:
+        session.rollback()
+        if not errors.general:
+            errors.general = (
+                scope.t(_("The realisation was not saved.")) + " " + next(iter(errors.values()), "")
+            )
+        return indicator_page(
+            request,
+            session,
+            scope,
+            indicator_id,
+            realisation_form=values,
+            errors=errors,
+            status_code=status_code,
+        )
+
+    errors = FormErrors()
+    value = parse_number(values["value"]) if values["value"] else None
+    if value is None:
+        errors["value"] = scope.t(_("Enter a number.") if values["value"] else _("This field is required."))
+    try:
+        data = s.RealisationWrite.model_validate(
+            {
+                "year": values["year"],
+                "value": value if value is not None else 0,
+                "note": values["note"],
+                "evidence_url": values["evidence_url"] or None,
+            }
+        )
+    except ValidationError as exc:
+        errors = FormErrors(schema_errors(exc, scope.lang) | errors)
+    if errors:
+        return again(errors, 422)
+
+    previous = next((r for r in indicator.realisations if r.year == data.year), None)
+    upload = form.get("evidence_file")
+    settings = request.app.state.settings
+    store = DirectoryStore(settings.upload_dir)
+    stored: Evidence | None = None
+    if isinstance(upload, UploadFile) and upload.filename:
+        try:
+            stored = service.store_evidence(
+                session,
+                principal=principal,
+                region_id=region_id,
+                store=store,
+                filename=upload.filename,
+                data=upload.file.read(settings.upload_max_bytes + 1),
+                max_bytes=settings.upload_max_bytes,
+            )
+        except (PayloadTooLarge, UnsupportedMediaType, ValidationFailed) as exc:
+            return again(FormErrors(evidence_file=exc.translated(scope.lang)), exc.status)
+        data = data.model_copy(update={"evidence_id": stored.id})
+    elif previous is not None and previous.evidence_id is not None and form.get("keep_evidence") == "1":
+        data = data.model_copy(update={"evidence_id": previous.evidence_id})
+    try:
+        service.record_realisation(
+            session, principal=principal, region_id=region_id, indicator_id=indicator_id, data=data
+        )
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        if stored is not None:
+            store.delete(stored.storage_key)
+        return again(service_errors(exc, scope.lang, YEAR_FIELDS), exc.status)
+    return RedirectResponse(
+        f"{scope.base}/indicators/{indicator_id}?ok=realisation&year={data.year}#history", status_code=303
+    )
