@@ -30,8 +30,7 @@ from kotacerdas.errors import ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
 from kotacerdas.kit.time import current_year
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
 from kotacerdas.region import service as regions
 

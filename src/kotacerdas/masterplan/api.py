@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from kotacerdas.auth.access import Principal
 from kotacerdas.config import Settings
 from kotacerdas.kit.files import DirectoryStore
-from kotacerdas.masterplan import achievement, service
-from kotacerdas.masterplan import schemas as s
+from kotacerdas.masterplan import achievement, schemas as s, service
 from kotacerdas.masterplan.models import Indicator, Masterplan
 from kotacerdas.region import service as regions
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, get_settings, language

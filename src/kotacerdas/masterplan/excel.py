@@ -27,8 +27,7 @@ from kotacerdas.errors import ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
 from kotacerdas.kit.files import WORKBOOK_KINDS, check_upload
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.excel_format import (
     BUDGET_COLUMNS,
     BUDGETS,

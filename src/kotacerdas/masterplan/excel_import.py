@@ -22,8 +22,7 @@ from kotacerdas.auth.access import Principal
 from kotacerdas.errors import KotaCerdasError, NotAuthenticated, PermissionDenied, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _, gettext
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.excel_format import (
     BUDGET_COLUMNS,
     BUDGETS,

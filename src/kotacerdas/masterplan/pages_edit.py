@@ -24,8 +24,7 @@ from kotacerdas.auth.access import require_region_admin
 from kotacerdas.errors import Conflict, KotaCerdasError, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Masterplan
 from kotacerdas.masterplan.pagekit import (
     LABELS,

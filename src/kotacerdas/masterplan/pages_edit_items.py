@@ -18,8 +18,7 @@ from starlette.datastructures import FormData
 from kotacerdas.errors import Conflict, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
 from kotacerdas.masterplan.pagekit import (
     LABELS,

@@ -17,8 +17,7 @@ from kotacerdas.auth.access import require_office_write
 from kotacerdas.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from kotacerdas.i18n import _
 from kotacerdas.kit.files import DirectoryStore
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Evidence
 from kotacerdas.masterplan.pagekit import (
     FormErrors,

@@ -16,8 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from kotacerdas.web.schemas import DbId, UtcDateTime
-from kotacerdas.web.schemas import Patch as SharedPatch
+from kotacerdas.web.schemas import DbId, Patch as SharedPatch, UtcDateTime
 
 MasterplanStatus = Literal["draft", "approved"]
 SectionKind = Literal[
