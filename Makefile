@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export KOTACERDAS_DATA_DIR ?= data
 
-.PHONY: install demo serve test test-fast check lint format migration-regen bench clean i18n
+.PHONY: install demo serve test test-fast check lint format migration-regen clean i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP) ## fresh demo database, simulator and server at http://127.0.0.1:8000
+demo: $(STAMP) ## fresh demo database (Jember, Probolinggo, Jombang) served at http://127.0.0.1:8000
 	$(BIN)/kotacerdas demo --reset
 
 serve: $(STAMP)
@@ -27,19 +27,16 @@ test-fast: $(STAMP)
 	KOTACERDAS_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)
 
 check: $(STAMP) ## ruff and mypy (strict)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
 
 migration-regen: $(STAMP) ## before the first release only: rebuild the single initial migration from the models
 	./scripts/regen_initial_migration.sh
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -24,8 +24,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from kotacerdas import migrate
-from kotacerdas.auth import passwords
 from kotacerdas.app import create_app
+from kotacerdas.auth import passwords
 from kotacerdas.config import Settings
 from kotacerdas.db import make_engine
 

@@ -91,7 +91,7 @@ def test_body_over_the_upload_limit_is_refused_with_413_before_it_is_read(client
 def test_wrong_method_is_a_json_405_with_the_allowed_methods(client):
     resp = client.delete("/api/v1/framework")
     assert resp.status_code == 405
-    assert _error(resp)["code"]
+    assert _error(resp)["code"] == "method_not_allowed"
     assert "GET" in resp.headers["allow"]
 
 

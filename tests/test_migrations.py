@@ -43,9 +43,10 @@ def _empty_postgres(server_url: str) -> Iterator[Engine]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
+@pytest.fixture
+def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """On each backend the suite runs on (``backend`` from conftest: KOTACERDAS_TEST_BACKENDS)."""
+    if backend == "sqlite":
         yield from _empty_sqlite(tmp_path)
     else:
         yield from _empty_postgres(request.getfixturevalue("postgres_url"))

@@ -72,7 +72,7 @@ as_region_admin = _api_schema()
 as_region_admin.config.update(parameters={"path.region_code": REGION})
 as_anonymous = _api_schema()
 # Anonymous requests stop at the access checks; the deterministic coverage phase (boundary values of
-# every field) is spent where it reaches the services, to keep the whole test near a minute per run.
+# every field) is spent where requests reach the services, which keeps the three runs near two minutes.
 as_anonymous.config.phases.update(phases=["examples", "fuzzing"])
 
 EXAMPLES = settings(

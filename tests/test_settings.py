@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from pathlib import Path
@@ -17,8 +18,6 @@ ADMIN_GUIDE = Path(__file__).resolve().parent.parent / "docs" / "admin-guide.md"
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No KOTACERDAS_* variable and no .env file of the developer's machine leaks into these checks."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("KOTACERDAS_"):
             monkeypatch.delenv(name)

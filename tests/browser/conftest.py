@@ -28,8 +28,7 @@ from kotacerdas.app import create_app
 from kotacerdas.auth import service as auth
 from kotacerdas.config import Settings
 from kotacerdas.db import make_engine, make_session_factory
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.region import service as regions
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from kotacerdas.auth import service as auth
 from kotacerdas.config import Settings
-from kotacerdas.masterplan import schemas as s
-from kotacerdas.masterplan import service
+from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Evidence, Indicator, Programme, Realisation
 
 SVG = "{http://www.w3.org/2000/svg}"

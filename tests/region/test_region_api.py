@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from kotacerdas.auth.models import AuditEntry
-from kotacerdas.region import models
-from kotacerdas.region import schemas as region_schemas
+from kotacerdas.region import models, schemas as region_schemas
 from kotacerdas.region.models import Office
 
 ADMIN = "admin@jember.go.id"

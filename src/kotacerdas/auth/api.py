@@ -11,8 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth import access
-from kotacerdas.auth import service as auth
+from kotacerdas.auth import access, service as auth
 from kotacerdas.auth.access import PERMISSIONS, Principal
 from kotacerdas.auth.schemas import (
     ApiKeyCreate,

@@ -14,8 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth import access
-from kotacerdas.auth import service as auth
+from kotacerdas.auth import access, service as auth
 from kotacerdas.auth.access import PERMISSIONS, Principal
 from kotacerdas.auth.api import end_browser_session, login_throttle, start_browser_session
 from kotacerdas.auth.models import User

@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import Principal
 from kotacerdas.errors import NotFound
-from kotacerdas.masterplan import schemas as ms
-from kotacerdas.masterplan import service as masterplans
+from kotacerdas.masterplan import schemas as ms, service as masterplans
 from kotacerdas.region import service as regions
 
 DATA_DIR = Path(__file__).parent / "data"

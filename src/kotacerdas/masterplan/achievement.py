@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from statistics import fmean
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from kotacerdas.auth.access import Principal
@@ -31,7 +31,7 @@ from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
 from kotacerdas.kit.time import current_year
 from kotacerdas.masterplan import schemas as s, service
-from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
+from kotacerdas.masterplan.models import Indicator, Masterplan, Programme, Realisation
 from kotacerdas.region import service as regions
 
 CAP = 100.0
@@ -173,11 +173,23 @@ def programme_scores(
 
 
 def report_year(session: Session, *, region_id: int, plan: Masterplan, year: int | None) -> int:
-    """The year asked for, which must lie in the period; by default this year in the region's time
-    zone, clipped into the period (a finished plan shows its last year, a future one its first)."""
+    """The year asked for, which must lie in the period. By default the latest year up to this one
+    (in the region's time zone, clipped into the period) that has realisations: early in a year
+    nothing has been reported yet, and an empty chart would say less than last year's figures."""
     if year is None:
         today = current_year(regions.get_region(session, region_id).timezone)
-        return min(max(today, plan.start_year), plan.end_year)
+        upto = min(max(today, plan.start_year), plan.end_year)
+        reported = session.scalar(
+            select(func.max(Realisation.year))
+            .join(Indicator, Indicator.id == Realisation.indicator_id)
+            .where(
+                Realisation.region_id == region_id,
+                Indicator.masterplan_id == plan.id,
+                Realisation.year <= upto,
+                Realisation.year >= plan.start_year,
+            )
+        )
+        return int(reported) if reported is not None else upto
     if not plan.start_year <= year <= plan.end_year:
         raise ValidationFailed(
             _("The year must lie within the masterplan period {start}-{end}."),

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -87,9 +88,17 @@ class Layout:
     offices: tuple[str, ...]
 
 
+def _cell(value: Any) -> Any:
+    """Text a worksheet can hold: control characters (stored before input refused them) are dropped."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        return None if value == "" else value
+    return value
+
+
 def _safe(ws: Worksheet, values: Sequence[Any]) -> None:
     """Append a row; text stays text even when it starts with '=' (no formula injection)."""
-    ws.append([None if v == "" else v for v in values])
+    ws.append([_cell(v) for v in values])
     for cell in ws[ws.max_row]:
         if isinstance(cell.value, str) and cell.value.startswith("="):
             cell.data_type = "s"
@@ -211,7 +220,7 @@ def _guide(wb: Workbook, layout: Layout) -> None:
 
 
 def _bold_row(ws: Worksheet, values: Sequence[str]) -> None:
-    ws.append([None if v == "" else v for v in values])
+    ws.append([_cell(v) for v in values])
     for cell in ws[ws.max_row]:
         cell.font = _BOLD
         cell.fill = _HEADER_FILL
@@ -310,7 +319,7 @@ def export_workbook(session: Session, *, principal: Principal, region_id: int, m
     for row in sheet.iter_rows(min_row=2):
         key = row[0].value
         if isinstance(key, str) and key in values:
-            row[1].value = values[key]
+            row[1].value = _cell(values[key])
             if isinstance(values[key], str) and values[key].startswith("="):
                 row[1].data_type = "s"
 

@@ -117,8 +117,11 @@ def masterplan_overview(
     )
     edition = framework.get_edition(plan.framework_edition)
     years = list(range(plan.start_year, plan.end_year + 1))
-    year = clip_year(
-        int_or_none(request.query_params.get("year")), plan.start_year, plan.end_year, scope.year
+    asked = int_or_none(request.query_params.get("year"))
+    year = (
+        clip_year(asked, plan.start_year, plan.end_year, scope.year)
+        if asked is not None
+        else achievement.report_year(session, region_id=region_id, plan=plan, year=None)
     )
     report = achievement.achievement_report(
         session, principal=principal, region_id=region_id, masterplan_id=plan.id, year=year, lang=scope.lang

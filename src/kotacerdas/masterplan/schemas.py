@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from kotacerdas.web.schemas import DbId, Patch as SharedPatch, UtcDateTime
+from kotacerdas.web.schemas import CONTROL, DbId, Patch as SharedPatch, UtcDateTime
 
 MasterplanStatus = Literal["draft", "approved"]
 SectionKind = Literal[
@@ -69,7 +69,7 @@ Measure = Annotated[
 
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return CONTROL.search(value) is not None
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     if isinstance(value, dict):
@@ -85,7 +85,7 @@ class Strict(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         # PostgreSQL text cannot hold NUL: refuse it here as a 422 rather than in SQL as a 500
         if _has_nul(value):
-            raise ValueError("text may not contain NUL characters")
+            raise ValueError("text may not contain control characters (other than tab and line breaks)")
         return value
 
 

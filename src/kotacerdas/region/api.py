@@ -14,8 +14,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth import access
-from kotacerdas.auth import service as auth
+from kotacerdas.auth import access, service as auth
 from kotacerdas.auth.access import Principal
 from kotacerdas.errors import NotFound, ValidationFailed
 from kotacerdas.i18n import _

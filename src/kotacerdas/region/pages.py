@@ -21,8 +21,7 @@ from kotacerdas.auth.pages import own_region
 from kotacerdas.errors import KotaCerdasError, NotFound, ValidationFailed
 from kotacerdas.i18n import _, gettext
 from kotacerdas.kit import geo
-from kotacerdas.region import api as region_api
-from kotacerdas.region import service as regions
+from kotacerdas.region import api as region_api, service as regions
 from kotacerdas.region.models import OFFICE_KINDS, Area, Region
 from kotacerdas.region.schemas import OfficeCreate, OfficeUpdate
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, csrf_protect, language

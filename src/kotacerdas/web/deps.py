@@ -16,7 +16,7 @@ from kotacerdas.auth.access import ANONYMOUS, Principal
 from kotacerdas.config import Settings
 from kotacerdas.db import run_after_commit
 from kotacerdas.errors import CsrfFailed, NotAuthenticated
-from kotacerdas.i18n import LANGUAGES
+from kotacerdas.i18n import LANGUAGES, _
 
 SESSION_COOKIE = "kc_session"
 ANON_COOKIE = "kc_anon"
@@ -72,7 +72,7 @@ def get_principal(request: Request, session: DbSession) -> Principal:
     if secret:
         found = auth_service.resolve_api_key(session, secret)
         if found is None:
-            raise NotAuthenticated("The API key is not valid or has been revoked.")
+            raise NotAuthenticated(_("The API key is not valid or has been revoked."))
         principal = found
     else:
         token = request.cookies.get(SESSION_COOKIE)

@@ -21,6 +21,23 @@ from kotacerdas.web.deps import language
 
 log = logging.getLogger(__name__)
 
+
+class MethodNotAllowed(KotaCerdasError):
+    status = 405
+    code = "method_not_allowed"
+    default_message = _("This address does not accept this method.")
+
+
+class HttpError(KotaCerdasError):
+    """Another status raised by the framework itself (400 for an unreadable body, for example)."""
+
+    code = "http_error"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status  # type: ignore[misc]
+
+
 Renderer = Callable[[Request, KotaCerdasError], Response]
 _renderers: list[tuple[str, Renderer]] = []
 
@@ -99,10 +116,10 @@ def install(app: FastAPI) -> None:
             err: KotaCerdasError = NotFound()
         elif exc.status_code == 413:
             err = PayloadTooLarge(_("The request is too large."))
+        elif exc.status_code == 405:
+            err = MethodNotAllowed()
         else:
-            err = KotaCerdasError(str(exc.detail))
-            err.status = exc.status_code  # type: ignore[misc]
-            err.code = "http_error"  # type: ignore[misc]
+            err = HttpError(str(exc.detail), status=exc.status_code)
         response = render_error(request, err)
         if exc.headers:
             response.headers.update(exc.headers)

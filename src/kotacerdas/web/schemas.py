@@ -7,6 +7,7 @@ beyond a 32-bit key), so bad input stops at the schema as a 422 instead of reach
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
@@ -25,7 +26,11 @@ from kotacerdas.errors import KotaCerdasError
 from kotacerdas.i18n import _, gettext
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns on PostgreSQL
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it at the edge
+# PostgreSQL text cannot hold NUL, workbooks and XML cannot hold the other C0 controls: refuse them
+# at the edge (tab and line breaks are text)
+CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f"
+CONTROL = re.compile(f"[{CONTROL_CHARS}]")
+NO_NUL = f"^[^{CONTROL_CHARS}]*$"
 EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+$"
 
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
