@@ -467,7 +467,7 @@ def test_the_import_page_lists_the_row_errors_and_a_good_workbook_redirects(admi
         files={"file": ("rencana.xlsx", bad, XLSX)},
     )
     assert resp.status_code == 422
-    assert "Office Disperindag does not exist in this region." in resp.text
+    assert "OPD Disperindag tidak terdaftar di daerah ini." in resp.text
     assert re.search(r"<td>Program</td>\s*<td class=\"num\">6</td>\s*<td>opd</td>\s*<td>F6</td>", resp.text)
     assert admin.get(f"{JBR}/masterplans").json() == []
 
@@ -477,7 +477,7 @@ def test_the_import_page_lists_the_row_errors_and_a_good_workbook_redirects(admi
         files={"file": ("rencana.xlsx", valid_workbook(template), XLSX)},
     )
     assert checked.status_code == 200
-    assert "The workbook can be imported" in checked.text
+    assert "Berkas Dapat Diimpor" in checked.text
     assert admin.get(f"{JBR}/masterplans").json() == []
 
     done = admin.post(
@@ -496,7 +496,7 @@ def test_the_import_page_lists_the_row_errors_and_a_good_workbook_redirects(admi
         files={"file": ("rencana.pdf", b"%PDF-1.7\n%%EOF", "application/pdf")},
     )
     assert pdf.status_code == 415
-    assert "not accepted" in pdf.text
+    assert "tidak diterima" in pdf.text
 
 
 def test_the_import_page_is_for_the_region_admin_and_needs_the_form_token(as_user, admin, template):

@@ -163,7 +163,7 @@ def test_a_bad_workbook_exits_1_shows_the_row_and_imports_nothing(database, tmp_
     result = run("masterplan", "import", str(workbook), "--region", "35.09")
     assert result.exit_code == 1
     output = " ".join(result.output.split())
-    assert "nothing was imported" in output
+    assert "tidak ada data yang diimpor" in output
     assert re.search(r"Program\s*│\s*4\s*│\s*opd", result.output), result.output
     assert re.search(r"Anggaran\s*│\s*2\s*│\s*jumlah", result.output), result.output
     assert "Disperindag" in result.output
@@ -175,7 +175,7 @@ def test_unknown_region_or_file_type_exits_1(database, tmp_path):
     pdf.write_bytes(b"%PDF-1.7\n%%EOF")
     result = run("masterplan", "import", str(pdf), "--region", "35.09")
     assert result.exit_code == 1
-    assert "not accepted" in result.output
+    assert "tidak diterima" in result.output
     missing = run(
         "masterplan", "export", "--region", "99.99", "--masterplan", "1", "--output", str(tmp_path / "x.xlsx")
     )

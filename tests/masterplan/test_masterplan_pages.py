@@ -244,7 +244,7 @@ def test_operator_may_enter_realisations_of_its_own_office_only(client, db, worl
     )
     assert saved.status_code == 303
     page = client.get(saved.headers["location"]).text
-    assert "The realisation has been saved." in page or "tersimpan" in page
+    assert "Realisasi berhasil disimpan." in page
     row = realisation(db, jember["halte"].id, 2025)
     assert row is not None and row.value == Decimal("45") and row.entered_by_label == "Operator Dishub"
 

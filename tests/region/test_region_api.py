@@ -170,7 +170,7 @@ def test_office_writes_refuse_bad_input_cleanly(admin, world):
         assert resp.json()["error"]["details"]
     malformed = admin.post(url, content=b'{"name": "X",', headers={"Content-Type": "application/json"})
     assert malformed.status_code == 422
-    assert malformed.json()["error"]["message"] == "The request body is not valid JSON."
+    assert malformed.json()["error"]["message"] == "Isi permintaan bukan JSON yang valid."
     dishub = world["offices"]["dishub"].id
     assert admin.patch(f"{url}/{dishub}", json={"short_name": "Dinkes"}).status_code == 409
     assert admin.patch(f"{url}/{dishub}", json={"name": None}).status_code == 422
@@ -217,7 +217,7 @@ def test_area_lookup_finds_the_kecamatan_containing_a_point(admin, squares):
     outside = admin.get(lookup, params={"lon": 113.90, "lat": -8.20})
     assert outside.status_code == 404
     assert outside.json()["error"]["message"] == (
-        "No kecamatan of Kabupaten Jember contains the point (lon 113.9, lat -8.2)."
+        "Tidak ada kecamatan di Kabupaten Jember yang memuat titik (bujur 113.9, lintang -8.2)."
     )
     assert admin.get(lookup, params={"lon": 113.65, "lat": -8.20, "kind": "desa"}).status_code == 404
     assert admin.get(lookup, params={"lon": 200, "lat": -8.20}).status_code == 422
