@@ -21,7 +21,7 @@ serve: $(STAMP)
 	$(BIN)/kotacerdas serve
 
 test: $(STAMP) ## every test; PostgreSQL, Mosquitto and Chromium tests skip (and say so) when those are missing
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	KOTACERDAS_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import DEFAULT_KEYWORDS, default_directory_filter, extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
@@ -56,7 +56,8 @@ def _entries(catalog: Catalog) -> Iterable[Message]:
 
 def _inside_source(path: str) -> bool:
     """Walk only towards the package (the repository also holds data and caches), like pybabel skipping .*/_*."""
-    if not default_directory_filter(path):
+    name = Path(path).name
+    if name.startswith((".", "_")):
         return False
     rel = Path(path).resolve().relative_to(ROOT).as_posix()
     return rel == SOURCE or SOURCE.startswith(rel + "/") or rel.startswith(SOURCE + "/")
