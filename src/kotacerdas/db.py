@@ -6,6 +6,7 @@ batch opens a session, commits once and runs its after-commit effects. Services 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -80,10 +81,26 @@ def after_commit(session: Session, effect: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(effect)
 
 
+def after_rollback(session: Session, effect: AfterCommit) -> None:
+    """Undo an effect outside the database (a stored file) if the unit of work rolls back."""
+    session.info.setdefault("after_rollback", []).append(effect)
+
+
 def run_after_commit(session: Session) -> None:
+    session.info.pop("after_rollback", None)
     effects: list[AfterCommit] = session.info.pop("after_commit", [])
     for effect in effects:
         effect()
+
+
+def run_after_rollback(session: Session) -> None:
+    session.info.pop("after_commit", None)
+    effects: list[AfterCommit] = session.info.pop("after_rollback", [])
+    for effect in effects:
+        try:
+            effect()
+        except Exception:  # an undo that fails must not hide the error that caused the rollback
+            logging.getLogger(__name__).exception("undo after rollback failed")
 
 
 @contextmanager
@@ -95,7 +112,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
-        session.info.pop("after_commit", None)
+        run_after_rollback(session)
         raise
     finally:
         session.close()

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth.access import Principal
+from kotacerdas.auth.access import Principal, require_login
 from kotacerdas.config import Settings
 from kotacerdas.kit.files import DirectoryStore
 from kotacerdas.masterplan import achievement, schemas as s, service
@@ -38,7 +38,8 @@ UPLOAD_ERRORS = error_responses(401, 403, 404, 413, 415, 422)
 DOWNLOAD_ERRORS = error_responses(401, 403, 404, 422, by_reference=True)
 
 
-def _region_id(session: Session, region_code: str) -> int:
+def _region_id(session: Session, principal: Principal, region_code: str) -> int:
+    require_login(principal)  # anonymous learns nothing, not even whether the region exists
     return regions.get_region_by_code(session, region_code).id
 
 
@@ -73,7 +74,7 @@ def _indicator_reads(
 def list_masterplans(
     region_code: RegionCode, session: DbSession, principal: CurrentPrincipal
 ) -> list[s.MasterplanRead]:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     plans = service.list_masterplans(session, principal=principal, region_id=region_id)
     return [s.MasterplanRead.model_validate(p) for p in plans]
 
@@ -83,7 +84,7 @@ def create_masterplan(
     region_code: RegionCode, data: s.MasterplanCreate, session: DbSession, principal: CurrentPrincipal
 ) -> s.MasterplanDetail:
     """A masterplan covers 5 to 10 years, start and end year included. Region admin only."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     plan = service.create_masterplan(session, principal=principal, region_id=region_id, data=data)
     return _detail(session, region_id=region_id, plan=plan)
 
@@ -92,7 +93,7 @@ def create_masterplan(
 def get_masterplan(
     region_code: RegionCode, masterplan_id: MasterplanId, session: DbSession, principal: CurrentPrincipal
 ) -> s.MasterplanDetail:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     plan = service.get_masterplan(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id
     )
@@ -109,7 +110,7 @@ def update_masterplan(
 ) -> s.MasterplanDetail:
     """Fields left out keep their value. A new period must still hold every programme, target and
     realisation."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     plan = service.update_masterplan(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id, data=data
     )
@@ -121,7 +122,7 @@ def delete_masterplan(
     region_code: RegionCode, masterplan_id: MasterplanId, session: DbSession, principal: CurrentPrincipal
 ) -> None:
     """Deletes its programmes and indicators too. An approved masterplan cannot be deleted (409)."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     service.delete_masterplan(session, principal=principal, region_id=region_id, masterplan_id=masterplan_id)
 
 
@@ -137,7 +138,7 @@ def set_section(
     principal: CurrentPrincipal,
 ) -> s.SectionRead:
     """The strategic analysis: readiness per pillar, SWOT, gap analysis, strategy."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     section = service.set_section(
         session,
         principal=principal,
@@ -164,7 +165,7 @@ def list_programmes(
     office_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Lead office")] = None,
     quick_win: bool | None = None,
 ) -> list[s.ProgrammeRead]:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     programmes = service.list_programmes(
         session,
         principal=principal,
@@ -192,7 +193,7 @@ def create_programme(
 ) -> s.ProgrammeRead:
     """Dimension and element must exist in the masterplan's framework edition; the years (and every
     budget line and status) must lie within the masterplan period. Region admin only."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     programme = service.create_programme(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id, data=data
     )
@@ -203,7 +204,7 @@ def create_programme(
 def get_programme(
     region_code: RegionCode, programme_id: ProgrammeId, session: DbSession, principal: CurrentPrincipal
 ) -> s.ProgrammeRead:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     programme = service.get_programme(
         session, principal=principal, region_id=region_id, programme_id=programme_id
     )
@@ -219,7 +220,7 @@ def update_programme(
     principal: CurrentPrincipal,
 ) -> s.ProgrammeRead:
     """Fields left out keep their value; ``budgets`` and ``year_statuses``, when sent, replace all lines."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     programme = service.update_programme(
         session, principal=principal, region_id=region_id, programme_id=programme_id, data=data
     )
@@ -231,7 +232,7 @@ def delete_programme(
     region_code: RegionCode, programme_id: ProgrammeId, session: DbSession, principal: CurrentPrincipal
 ) -> None:
     """Deletes the programme's indicators and their realisations too."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     service.delete_programme(session, principal=principal, region_id=region_id, programme_id=programme_id)
 
 
@@ -245,7 +246,7 @@ def set_year_status(
 ) -> s.YearStatusRead:
     """How the programme went in a year: the lead office's operator (or an office key with
     ``realisation:write``) or the region admin."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     row = service.set_year_status(
         session, principal=principal, region_id=region_id, programme_id=programme_id, data=data
     )
@@ -265,7 +266,7 @@ def list_indicators(
     principal: CurrentPrincipal,
     programme_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[s.IndicatorRead]:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     indicators = service.list_indicators(
         session,
         principal=principal,
@@ -291,7 +292,7 @@ def create_indicator(
 ) -> s.IndicatorRead:
     """An indicator of a programme (``programme_id``) takes the programme's dimension and element; one
     of a whole dimension names ``dimension`` (and optionally ``element``). Region admin only."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     indicator = service.create_indicator(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id, data=data
     )
@@ -303,7 +304,7 @@ def get_indicator(
     region_code: RegionCode, indicator_id: IndicatorId, session: DbSession, principal: CurrentPrincipal
 ) -> s.IndicatorRead:
     """With targets, realisations (and their evidence) and the achievement of every year."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     indicator = service.get_indicator(
         session, principal=principal, region_id=region_id, indicator_id=indicator_id
     )
@@ -319,7 +320,7 @@ def update_indicator(
     principal: CurrentPrincipal,
 ) -> s.IndicatorRead:
     """Fields left out keep their value; ``targets``, when sent, replace every target."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     indicator = service.update_indicator(
         session, principal=principal, region_id=region_id, indicator_id=indicator_id, data=data
     )
@@ -330,7 +331,7 @@ def update_indicator(
 def delete_indicator(
     region_code: RegionCode, indicator_id: IndicatorId, session: DbSession, principal: CurrentPrincipal
 ) -> None:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     service.delete_indicator(session, principal=principal, region_id=region_id, indicator_id=indicator_id)
 
 
@@ -351,7 +352,7 @@ def put_realisation(
     the body replaces the entry as a whole (a note or evidence not sent again is cleared). The lead
     office of the indicator's programme (user or office key with ``realisation:write``) or the region
     admin; an indicator of a whole dimension only the region admin."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     row = service.record_realisation(
         session,
         principal=principal,
@@ -375,7 +376,7 @@ def delete_realisation(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> None:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     service.delete_realisation(
         session, principal=principal, region_id=region_id, indicator_id=indicator_id, year=year
     )
@@ -394,7 +395,7 @@ def upload_evidence(
 ) -> s.EvidenceRead:
     """A file behind a realisation (data dukung). It is accepted by what its bytes are, and its name
     must agree; attach it with ``evidence_id`` when entering a realisation."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     # one byte over the limit is enough to refuse it; never read an oversized upload whole
     data = file.file.read(settings.upload_max_bytes + 1)
     evidence = service.store_evidence(
@@ -432,7 +433,7 @@ def download_evidence(
     principal: CurrentPrincipal,
     settings: AppSettings,
 ) -> Response:
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     evidence = service.get_evidence(
         session, principal=principal, region_id=region_id, evidence_id=evidence_id
     )
@@ -461,7 +462,7 @@ def roadmap(
 ) -> s.RoadmapRead:
     """Programmes x years per dimension: the year's status, ``planned`` when not reported yet, ``null``
     outside the programme's years."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     return achievement.roadmap(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id, lang=lang
     )
@@ -482,7 +483,7 @@ def achievement_report(
     ] = None,
 ) -> s.AchievementReport:
     """Achievement per element and dimension and overall for a year (formula: docs/achievement.md)."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     return achievement.achievement_report(
         session,
         principal=principal,
@@ -502,7 +503,7 @@ def trend(
     lang: Lang,
 ) -> s.TrendRead:
     """Achievement per dimension and overall for every year of the masterplan."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     return achievement.trend_report(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id, lang=lang
     )
@@ -519,7 +520,7 @@ def quick_wins(
     lang: Lang,
 ) -> list[s.QuickWinRead]:
     """The quick-win programmes with every innovation attribute the evaluation asks about."""
-    region_id = _region_id(session, region_code)
+    region_id = _region_id(session, principal, region_code)
     return achievement.quick_wins(
         session, principal=principal, region_id=region_id, masterplan_id=masterplan_id, lang=lang
     )

@@ -19,6 +19,7 @@ from kotacerdas.auth.access import (
     require_region_admin,
     require_region_member,
 )
+from kotacerdas.db import after_rollback
 from kotacerdas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
@@ -239,11 +240,9 @@ def store_evidence(
         uploaded_by_id=principal.user_id,
     )
     session.add(evidence)
-    try:
-        session.flush()
-    except Exception:
-        store.delete(key)  # the row was not written: do not keep a file nothing points to
-        raise
+    # if the unit of work does not commit, no row points to the file: do not keep it
+    after_rollback(session, lambda: store.delete(key))
+    session.flush()
     audit(
         session,
         principal,

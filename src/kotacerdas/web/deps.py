@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kotacerdas.auth import service as auth_service
 from kotacerdas.auth.access import ANONYMOUS, Principal
 from kotacerdas.config import Settings
-from kotacerdas.db import run_after_commit
+from kotacerdas.db import run_after_commit, run_after_rollback
 from kotacerdas.errors import CsrfFailed, NotAuthenticated
 from kotacerdas.i18n import LANGUAGES, _
 
@@ -42,7 +42,7 @@ def db_session(request: Request) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
-        session.info.pop("after_commit", None)
+        run_after_rollback(session)
         raise
     finally:
         session.close()
