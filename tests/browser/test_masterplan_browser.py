@@ -42,7 +42,11 @@ def test_admin_reads_the_overview_with_its_radar_and_switches_to_english(
     page.get_by_role("link", name="EN", exact=True).click()
     page.wait_for_url(re.compile(r"lang=en"))
     assert radar.locator("text.axis-label").first.text_content().startswith("Smart Governance")
-    assert page.get_by_role("rowheader", name="Smart Governance").is_visible()
+    assert page.locator("table.summary").get_by_role("rowheader", name="Smart Governance").is_visible()
+    # each element's achievement under the summary: Public Service is GOV-01 alone, 70 of 80 in 2026
+    element = page.locator("table.elements tr[data-element='governance/service']")
+    assert element.get_by_role("rowheader", name="Public Service").is_visible()
+    assert element.locator("td.achievement").inner_text().strip() == "87,5%"
 
     page.select_option("select#year", "2024")  # the selector submits itself
     page.wait_for_url(re.compile(r"year=2024"))

@@ -112,7 +112,9 @@ def test_worked_example_of_the_achievement_formula(admin, example):
         element("living", "health")["programme_count"],
         element("living", "health")["indicator_count"],
     ) == (1, 2)
-    assert dims["governance"]["status_counts"] == {"running": 1}
+    # P1 reported running; P2 (2023-2027) reported nothing for 2024, so it counts as planned
+    assert dims["governance"]["status_counts"] == {"planned": 1, "running": 1, "done": 0, "stalled": 0}
+    assert dims["living"]["status_counts"] == {"planned": 1, "running": 0, "done": 0, "stalled": 0}
 
     # the other year: only A, 80 of 80
     report_2025 = admin.get(f"{JBR}/masterplans/{plan_id}/achievement", params={"year": 2025}).json()
@@ -171,6 +173,38 @@ def test_the_roadmap_shows_each_programmes_years(admin, example):
         "Dinkes",
     )
     assert rows["P1"]["is_quick_win"] is True
+
+
+def test_status_counts_agree_with_the_roadmap_in_every_year(admin, example):
+    """The summary counts a programme in a year when the year lies in its span: its reported status, or
+    planned when nothing is reported, exactly as the roadmap shows it; other programmes not at all."""
+    plan_id = example["plan"]["id"]
+    roadmap = admin.get(f"{JBR}/masterplans/{plan_id}/roadmap").json()
+    for year in roadmap["years"]:
+        report = admin.get(f"{JBR}/masterplans/{plan_id}/achievement", params={"year": year}).json()
+        for dim, summary in zip(roadmap["dimensions"], report["dimensions"], strict=True):
+            on_roadmap = {"planned": 0, "running": 0, "done": 0, "stalled": 0}
+            for row in dim["rows"]:
+                if row["years"][str(year)] is not None:
+                    on_roadmap[row["years"][str(year)]] += 1
+            assert summary["status_counts"] == on_roadmap, (year, dim["code"])
+
+    def counts(year: int, dimension: str) -> dict[str, int]:
+        report = admin.get(f"{JBR}/masterplans/{plan_id}/achievement", params={"year": year}).json()
+        found = next(d for d in report["dimensions"] if d["code"] == dimension)
+        return {status: n for status, n in found["status_counts"].items() if n}
+
+    # 2023: P1 (2023-2025) and P2 (2023-2027) planned; P3 starts in 2024 and is not counted
+    assert (counts(2023, "governance"), counts(2023, "living")) == ({"planned": 2}, {})
+    # 2026: P1 has ended; P2 and P3 planned
+    assert (counts(2026, "governance"), counts(2026, "living")) == ({"planned": 1}, {"planned": 1})
+    # a reported status replaces planned in that year only
+    resp = admin.put(
+        f"{JBR}/programmes/{example['programmes']['P3']['id']}/status",
+        json={"year": 2026, "status": "stalled"},
+    )
+    assert resp.status_code == 200, resp.text
+    assert (counts(2026, "living"), counts(2025, "living")) == ({"stalled": 1}, {"planned": 1})
 
 
 def test_quick_wins_list_every_attribute_the_evaluation_asks_about(admin, example):

@@ -57,6 +57,25 @@ INDICATORS = [
      44, 42, 40, 38, 35, 44.5, None, None, None, None],
 ]  # fmt: skip
 QUICK_WINS = [["GOV-01", "Satu aplikasi untuk semua izin", "Warga tidak perlu datang", "Izin terbit sehari"]]
+# bagian isi: the Indonesian word in any case, or the stored code
+ANALYSIS = [
+    ["kesiapan_struktur", "Tim Pelaksana Smart City ditetapkan dengan SK Bupati.\n\nDewan Smart City melibatkan kampus."],
+    ["Kekuatan", "Jaringan fiber optik menjangkau 31 kecamatan"],
+    ["swot_threats", "Serangan siber"],
+    ["analisis kesenjangan", None],
+]  # fmt: skip
+SECTIONS = {
+    "readiness_struktur": "Tim Pelaksana Smart City ditetapkan dengan SK Bupati.\n\nDewan Smart City melibatkan kampus.",
+    "swot_strengths": "Jaringan fiber optik menjangkau 31 kecamatan",
+    "swot_threats": "Serangan siber",
+    "gap_analysis": "",
+}
+# kode_indikator tahun catatan url_data_dukung
+SUPPORT = [
+    ["GOV-01.1", 2024, "Data dari aplikasi perizinan\nper 31 Desember", "https://data.jemberkab.go.id/perizinan-2024"],
+    ["GOV-01.1", "2025", None, "http://dpmptsp.jemberkab.go.id/laporan?tahun=2025"],
+    ["LIV-D1", 2024, "Survei Dishub", None],
+]  # fmt: skip
 
 
 def fill(
@@ -86,6 +105,8 @@ def valid_workbook(template: bytes) -> bytes:
         Status=STATUSES,
         Indikator=INDICATORS,
         QuickWin=QUICK_WINS,
+        Analisis=ANALYSIS,
+        DataDukung=SUPPORT,
     )
 
 
@@ -131,6 +152,16 @@ def by_year(rows: list[dict[str, Any]]) -> dict[int, Decimal]:
     return {r["year"]: Decimal(r["value"]) for r in rows}
 
 
+def notes_of(indicator: dict[str, Any]) -> dict[int, tuple[str, str | None]]:
+    return {r["year"]: (r["note"], r["evidence_url"]) for r in indicator["realisations"]}
+
+
+def sections_of(client: Any, plan_id: int, region: str = JBR) -> dict[str, str]:
+    resp = client.get(f"{region}/masterplans/{plan_id}")
+    assert resp.status_code == 200, resp.text
+    return {sec["kind"]: sec["body"] for sec in resp.json()["sections"]}
+
+
 def problems(resp: Any) -> set[tuple[str, int | None, str | None]]:
     assert resp.status_code == 422, resp.text
     body = resp.json()["error"]
@@ -147,14 +178,22 @@ def test_template_has_every_sheet_headers_dropdowns_and_instructions(template):
     assert wb.sheetnames == [
         "Petunjuk",
         "Masterplan",
+        "Analisis",
         "Program",
         "Anggaran",
         "Status",
         "Indikator",
+        "DataDukung",
         "QuickWin",
         "Daftar",
     ]
     assert wb["Daftar"].sheet_state == "hidden"
+    assert [c.value for c in wb["Analisis"][1]] == ["bagian", "isi"]
+    assert [c.value for c in wb["DataDukung"][1]] == ["kode_indikator", "tahun", "catatan", "url_data_dukung"]
+    sections = {
+        str(dv.sqref).split(":")[0]: dv.formula1 for dv in wb["Analisis"].data_validations.dataValidation
+    }
+    assert sections["A2"].startswith("Daftar!")  # bagian
     headers = {
         name: [c.value for c in wb[name][1]] for name in ("Program", "Anggaran", "Status", "Indikator")
     }
@@ -174,6 +213,12 @@ def test_template_has_every_sheet_headers_dropdowns_and_instructions(template):
     assert "Tata Kelola Pemerintahan Cerdas" in flat and "Pelayanan Publik" in flat
     assert "Diskominfo" in flat and "regulasi" in flat and "naik" in flat
     assert any(row[:2] == ["Program", "jumlah"] or row[:2] == ["Anggaran", "jumlah"] for row in guide)
+    assert ["Analisis", "isi"] in [row[:2] for row in guide]
+    assert ["DataDukung", "url_data_dukung"] in [row[:2] for row in guide]
+    for word in ("kesiapan_struktur", "kesiapan_infrastruktur", "kesiapan_suprastruktur", "kekuatan", "kelemahan",
+                 "peluang", "ancaman", "analisis_kesenjangan", "strategi"):  # fmt: skip
+        assert ["bagian", word] in [row[:2] for row in guide], word
+    assert any("tetap tersimpan di kotacerdas" in text for text in flat)  # evidence files are not carried
 
 
 def test_template_period_must_be_five_to_ten_years(admin):
@@ -234,6 +279,17 @@ def test_import_creates_the_masterplan_with_programmes_budgets_statuses_and_indi
         "lower",
     )
     assert by_year(liv["realisations"]) == {2024: Decimal("44.5")}
+
+    # the strategic analysis and the realisations' notes and evidence links
+    assert sections_of(admin, imported) == SECTIONS
+    assert notes_of(ind["GOV-01.1"]) == {
+        2024: (
+            "Data dari aplikasi perizinan\nper 31 Desember",
+            "https://data.jemberkab.go.id/perizinan-2024",
+        ),
+        2025: ("", "http://dpmptsp.jemberkab.go.id/laporan?tahun=2025"),
+    }
+    assert notes_of(liv) == {2024: ("Survei Dishub", None)}
 
 
 def test_one_bad_row_among_good_ones_imports_nothing_and_lists_exactly_the_bad_rows(admin, template):
@@ -377,10 +433,13 @@ def test_export_then_import_into_another_region_gives_the_same_masterplan(
     def indicator_view(i: dict[str, Any], codes: dict[int, str]) -> dict[str, Any]:
         out = {k: v for k, v in i.items() if k not in ("id", "masterplan_id", "programme_id", "realisations")}
         out["programme"] = codes.get(i["programme_id"])
-        out["realisations"] = by_year(i["realisations"])
+        out["realisations"] = {
+            r["year"]: (Decimal(r["value"]), r["note"], r["evidence_url"]) for r in i["realisations"]
+        }
         return out
 
     assert plan_view(admin, JBR, imported) == plan_view(pbl, PBL, copy_id)
+    assert sections_of(pbl, copy_id, PBL) == SECTIONS  # the plan's view holds the sections
     original, copy = programmes_of(admin, imported), programmes_of(pbl, copy_id, PBL)
     assert {c: programme_view(p) for c, p in original.items()} == {
         c: programme_view(p) for c, p in copy.items()
@@ -390,6 +449,182 @@ def test_export_then_import_into_another_region_gives_the_same_masterplan(
     assert {c: indicator_view(i, codes_a) for c, i in indicators_of(admin, imported).items()} == {
         c: indicator_view(i, codes_b) for c, i in indicators_of(pbl, copy_id, PBL).items()
     }
+
+
+# ---------------------------------------------------------------- strategic analysis and realisation notes
+
+
+def test_bad_analysis_and_data_dukung_rows_are_located_and_nothing_is_imported(admin, template):
+    analysis = [
+        *ANALYSIS,
+        ["kesiapan_anggaran", "Anggaran TIK naik"],  # row 6: not a section
+        ["kekuatan", "Lagi"],  # row 7: kekuatan again, not right below the first
+        [None, "Teks tanpa bagian"],  # row 8
+    ]
+    support = [
+        ["GOV-01.1", 2024, "Laporan", "ftp://data.jemberkab.go.id/perizinan"],  # row 2
+        ["GOV-01.1", 2025, None, "data.jemberkab.go.id/laporan"],  # row 3: no scheme
+        ["XXX-09", 2024, "Catatan", None],  # row 4: no such indicator
+        ["LIV-D1", 2026, "Belum ada realisasi", None],  # row 5: no realisation in 2026
+        ["LIV-D1", 2031, None, None],  # row 6: outside the period
+        ["LIV-D1", 2024, "Survei", "https://dishub.jemberkab.go.id/survei"],  # row 7: fine
+        ["LIV-D1", "2024", "Survei lagi", None],  # row 8: the same realisation again
+        ["GOV-01.1", 2024, None, "javascript:alert(1)"],  # row 9
+    ]
+    workbook = fill(
+        template, plan=PLAN, Program=PROGRAMMES, Indikator=INDICATORS, Analisis=analysis, DataDukung=support
+    )
+    expected = {
+        ("Analisis", "A6"), ("Analisis", "A7"), ("Analisis", "A8"),
+        ("DataDukung", "D2"), ("DataDukung", "D3"), ("DataDukung", "A4"), ("DataDukung", "B5"),
+        ("DataDukung", "B6"), ("DataDukung", "B8"), ("DataDukung", "D9"),
+    }  # fmt: skip
+    resp = upload(admin, workbook)
+    assert problems(resp) == {
+        ("Analisis", 6, "bagian"), ("Analisis", 7, "bagian"), ("Analisis", 8, "bagian"),
+        ("DataDukung", 2, "url_data_dukung"), ("DataDukung", 3, "url_data_dukung"),
+        ("DataDukung", 4, "kode_indikator"), ("DataDukung", 5, "tahun"), ("DataDukung", 6, "tahun"),
+        ("DataDukung", 8, "tahun"), ("DataDukung", 9, "url_data_dukung"),
+    }  # fmt: skip
+    details = resp.json()["error"]["details"]
+    assert {(d["sheet"], d["cell"]) for d in details} == expected
+    messages = {d["cell"]: d["message"] for d in details}
+    assert "kesiapan_anggaran" in messages["A6"] and "strategi" in messages["A6"]  # the allowed words
+    assert "XXX-09" in messages["A4"] and "realisasi_2026" in messages["B5"]
+    assert "http" in messages["D2"]
+    assert admin.get(f"{JBR}/masterplans").json() == []  # not even the masterplan
+
+    # into an existing masterplan: the same problems, and its texts stay as they were
+    plan_id = upload(admin, valid_workbook(template)).json()["masterplan_id"]
+    before = (sections_of(admin, plan_id), indicators_of(admin, plan_id))
+    assert {
+        (d["sheet"], d["cell"])
+        for d in upload(admin, workbook, masterplan_id=plan_id).json()["error"]["details"]
+    } == expected
+    assert (sections_of(admin, plan_id), indicators_of(admin, plan_id)) == before
+
+
+def test_a_workbook_without_analisis_and_data_dukung_still_imports_and_changes_neither(
+    admin, template, imported
+):
+    older = fill(template, plan={**PLAN, "judul": "Masterplan lama"}, Program=PROGRAMMES, Indikator=INDICATORS,
+                 drop=("Analisis", "DataDukung"))  # fmt: skip
+    resp = upload(admin, older)
+    assert resp.status_code == 201, resp.text
+    assert sections_of(admin, resp.json()["masterplan_id"]) == {}
+    assert notes_of(indicators_of(admin, resp.json()["masterplan_id"])["GOV-01.1"]) == {
+        2024: ("", None),
+        2025: ("", None),
+    }
+
+    # into the masterplan that has them: a corrected value keeps its note and link
+    corrected = [[*INDICATORS[0][:14], "19", *INDICATORS[0][15:]]]
+    resp = upload(admin, fill(template, Indikator=corrected, drop=("Analisis", "DataDukung", "Masterplan")),
+                  masterplan_id=imported)  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    assert sections_of(admin, imported) == SECTIONS
+    gov = indicators_of(admin, imported)["GOV-01.1"]
+    assert by_year(gov["realisations"])[2024] == 19
+    assert notes_of(gov)[2024] == (
+        "Data dari aplikasi perizinan\nper 31 Desember",
+        "https://data.jemberkab.go.id/perizinan-2024",
+    )
+
+    # a sheet without its text column would empty every section: refused
+    wb = openpyxl.load_workbook(io.BytesIO(template))
+    wb["Analisis"].delete_cols(2)
+    wb["Analisis"].append(["kekuatan"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert problems(upload(admin, buf.getvalue(), masterplan_id=imported)) == {("Analisis", 1, "isi")}
+    assert sections_of(admin, imported) == SECTIONS
+
+
+def test_into_an_existing_masterplan_only_the_sections_and_realisations_with_a_row_change(
+    admin, template, imported, audit_actions
+):
+    before = indicators_of(admin, imported)
+    workbook = fill(
+        template,
+        Analisis=[["kekuatan", "Fiber optik di 31 kecamatan\nWi-Fi publik di 200 titik"],
+                  ["gap_analysis", "SDM TIK masih kurang"], ["ancaman", None]],
+        DataDukung=[["LIV-D1", 2024, None, "https://dishub.jemberkab.go.id/survei"],
+                    ["GOV-01.1", 2025, "Laporan DPMPTSP", "http://dpmptsp.jemberkab.go.id/laporan?tahun=2025"]],
+        drop=("Masterplan", "Program", "Anggaran", "Status", "Indikator", "QuickWin"),
+    )  # fmt: skip
+    resp = upload(admin, workbook, masterplan_id=imported)
+    assert resp.status_code == 201, resp.text
+    assert sections_of(admin, imported) == {
+        **SECTIONS,
+        "swot_strengths": "Fiber optik di 31 kecamatan\nWi-Fi publik di 200 titik",
+        "gap_analysis": "SDM TIK masih kurang",
+        "swot_threats": "",  # an empty cell empties the section
+    }
+    after = indicators_of(admin, imported)
+    assert notes_of(after["LIV-D1"]) == {2024: ("", "https://dishub.jemberkab.go.id/survei")}
+    assert by_year(after["LIV-D1"]["realisations"]) == {2024: Decimal("44.5")}
+    assert notes_of(after["GOV-01.1"])[2025] == (
+        "Laporan DPMPTSP",
+        "http://dpmptsp.jemberkab.go.id/laporan?tahun=2025",
+    )
+    assert after["GOV-01.1"]["realisations"][0] == before["GOV-01.1"]["realisations"][0]  # no row: untouched
+
+    # the same workbook again changes nothing: no section or realisation is written twice
+    logged = len(audit_actions())
+    assert upload(admin, workbook, masterplan_id=imported).status_code == 201
+    assert [a for a, _e, _who in audit_actions()[logged:]] == ["masterplan.import"]
+
+    # a DataDukung sheet without the url column sets notes and keeps the links
+    wb = openpyxl.load_workbook(io.BytesIO(template))
+    wb["DataDukung"].delete_cols(4)
+    wb["DataDukung"].append(["LIV-D1", 2024, "Survei lalu lintas"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert upload(admin, buf.getvalue(), masterplan_id=imported).status_code == 201
+    assert notes_of(indicators_of(admin, imported)["LIV-D1"]) == {
+        2024: ("Survei lalu lintas", "https://dishub.jemberkab.go.id/survei")
+    }
+
+
+def test_evidence_files_stay_in_kotacerdas_and_long_texts_survive_the_round_trip(admin, imported):
+    gov = indicators_of(admin, imported)["GOV-01.1"]
+    pdf = admin.post(
+        f"{JBR}/evidence", files={"file": ("laporan.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}
+    )
+    assert pdf.status_code == 201, pdf.text
+    entry = {"value": 18.75, "note": "Laporan tahunan", "evidence_id": pdf.json()["id"]}
+    assert admin.put(f"{JBR}/indicators/{gov['id']}/realisations/2024", json=entry).status_code == 200
+    # longer than an Excel cell holds, typed in a browser (CRLF), a character Excel counts twice
+    long_text = ("Strategi 🚀 pentahelix:\r\n" + "kolaborasi pemerintah dan kampus. " * 1200).strip()
+    assert len(long_text) > 32_767
+    put = admin.put(f"{JBR}/masterplans/{imported}/sections/strategy", json={"body": long_text})
+    assert put.status_code == 200, put.text
+
+    exported = admin.get(f"{JBR}/masterplans/{imported}/export.xlsx").content
+    wb = openpyxl.load_workbook(io.BytesIO(exported))
+    rows = [r for r in wb["Analisis"].iter_rows(min_row=2, values_only=True) if r[0] == "strategi"]
+    assert len(rows) == 2 and all(len(r[1]) <= 32_767 for r in rows)
+    support = list(wb["DataDukung"].iter_rows(min_row=2, values_only=True))
+    assert ("GOV-01.1", 2024, "Laporan tahunan", None) in support  # the file itself is not in the workbook
+    assert "laporan.pdf" not in str(support)
+
+    # imported again into the same masterplan: nothing is rewritten, the file stays attached
+    assert upload(admin, exported, masterplan_id=imported).status_code == 201
+    kept = indicators_of(admin, imported)["GOV-01.1"]["realisations"][0]
+    assert (kept["note"], kept["evidence"]["id"]) == ("Laporan tahunan", pdf.json()["id"])
+    # a changed note is written, and still the file stays
+    wb["DataDukung"]["C2"] = "Laporan tahunan (revisi)"
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert upload(admin, buf.getvalue(), masterplan_id=imported).status_code == 201
+    kept = indicators_of(admin, imported)["GOV-01.1"]["realisations"][0]
+    assert (kept["note"], kept["evidence"]["id"]) == ("Laporan tahunan (revisi)", pdf.json()["id"])
+
+    # as a new masterplan the long text comes back whole, with Excel's line breaks
+    copy = fill(exported, plan={"judul": "Salinan Masterplan"})
+    resp = upload(admin, copy)
+    assert resp.status_code == 201, resp.text
+    assert sections_of(admin, resp.json()["masterplan_id"])["strategy"] == long_text.replace("\r\n", "\n")
 
 
 # ---------------------------------------------------------------- uploads and access

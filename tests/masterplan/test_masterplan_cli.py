@@ -77,7 +77,14 @@ def programme_codes(url: str) -> dict[str, list[str]]:
         engine.dispose()
 
 
-def fill(template: Path, target: Path, *, programmes: list[list[Any]], budgets: list[list[Any]]) -> Path:
+def fill(
+    template: Path,
+    target: Path,
+    *,
+    programmes: list[list[Any]],
+    budgets: list[list[Any]],
+    **rows: list[list[Any]],
+) -> Path:
     wb = openpyxl.load_workbook(template)
     for row in wb["Masterplan"].iter_rows(min_row=2):
         if row[0].value in PLAN:
@@ -86,6 +93,9 @@ def fill(template: Path, target: Path, *, programmes: list[list[Any]], budgets: 
         wb["Program"].append(line)
     for line in budgets:
         wb["Anggaran"].append(line)
+    for sheet, lines in rows.items():
+        for line in lines:
+            wb[sheet].append(line)
     wb.save(target)
     return target
 
@@ -106,9 +116,9 @@ def test_template_import_and_export(database, tmp_path):
     )
     assert made.exit_code == 0, made.output
     wb = openpyxl.load_workbook(template)
-    assert {"Petunjuk", "Masterplan", "Program", "Anggaran", "Status", "Indikator", "QuickWin"} <= set(
-        wb.sheetnames
-    )
+    assert {
+        "Petunjuk", "Masterplan", "Analisis", "Program", "Anggaran", "Status", "Indikator", "DataDukung", "QuickWin"
+    } <= set(wb.sheetnames)  # fmt: skip
     assert [c.value for c in wb["Indikator"][1]][-1] == "realisasi_2028"
     assert "Dishub" in [c.value for c in wb["Daftar"]["C"]]  # the region's offices feed the drop-down
 
@@ -117,13 +127,18 @@ def test_template_import_and_export(database, tmp_path):
         tmp_path / "rencana.xlsx",
         programmes=PROGRAMMES,
         budgets=[["GOV-01", 2024, "APBD", "1.250.000"]],
-    )
+        Analisis=[["strategi", "Layanan digital lebih dulu\nlalu data terpadu"]],
+        Indikator=[["GOV-01.1", "GOV-01", None, None, "Layanan daring", "%", "naik", None, None,
+                    None, None, None, None, None, 40, None, None, None, None]],
+        DataDukung=[["GOV-01.1", 2024, "Dari aplikasi perizinan", "https://data.jemberkab.go.id/izin"]],
+    )  # fmt: skip
     checked = run("masterplan", "import", str(workbook), "--region", "35.09", "--dry-run")
     assert checked.exit_code == 0, checked.output
     assert programme_codes(database) == {}
 
     imported = run("masterplan", "import", str(workbook), "--region", "35.09")
     assert imported.exit_code == 0, imported.output
+    assert "1 bagian analisis" in " ".join(imported.output.split())
     assert programme_codes(database) == {"Masterplan Smart City Jember": ["GOV-01", "LIV-01"]}
     plan_id = re.search(r"masterplan (\d+)", imported.output)
     assert plan_id, imported.output
@@ -137,6 +152,12 @@ def test_template_import_and_export(database, tmp_path):
     assert [r[0] for r in back["Program"].iter_rows(min_row=2, values_only=True)] == ["GOV-01", "LIV-01"]
     assert list(back["Anggaran"].iter_rows(min_row=2, values_only=True)) == [
         ("GOV-01", 2024, "APBD", 1250000)
+    ]
+    assert list(back["Analisis"].iter_rows(min_row=2, values_only=True)) == [
+        ("strategi", "Layanan digital lebih dulu\nlalu data terpadu")
+    ]
+    assert list(back["DataDukung"].iter_rows(min_row=2, values_only=True)) == [
+        ("GOV-01.1", 2024, "Dari aplikasi perizinan", "https://data.jemberkab.go.id/izin")
     ]
 
     # the export imported again into the same masterplan changes nothing and succeeds

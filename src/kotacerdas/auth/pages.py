@@ -37,7 +37,7 @@ from kotacerdas.web.deps import (
     language,
 )
 from kotacerdas.web.render import render
-from kotacerdas.web.schemas import MAX_ID, form_problem
+from kotacerdas.web.schemas import MAX_ID, form_errors
 
 router = APIRouter(include_in_schema=False)
 CSRF = [Depends(csrf_protect)]
@@ -195,8 +195,10 @@ def account_submit(
             session, principal=principal, full_name=data.full_name, language=data.language
         )
     except (ValidationError, KotaCerdasError) as exc:
-        error, errors = form_problem(exc, language(request))
-        return _account_page(request, session, principal, error=error, errors=errors, form=form, status=422)
+        errors = form_errors(exc, language(request))
+        return _account_page(
+            request, session, principal, error=errors.general, errors=errors, form=form, status=422
+        )
     response = RedirectResponse("/account?done=profile", status_code=303)
     # the language chosen here wins over the one picked earlier with ?lang=
     response.set_cookie(LANG_COOKIE, user.language, max_age=365 * 86400, samesite="lax", httponly=True)
@@ -227,8 +229,8 @@ def password_submit(
             keep_session_id=principal.session_id,
         )
     except (ValidationError, KotaCerdasError) as exc:
-        error, errors = form_problem(exc, language(request))
-        return _account_page(request, session, principal, error=error, errors=errors, status=422)
+        errors = form_errors(exc, language(request))
+        return _account_page(request, session, principal, error=errors.general, errors=errors, status=422)
     return RedirectResponse("/account?done=password", status_code=303)
 
 
@@ -298,8 +300,10 @@ def api_key_create(
             office_id=data.office_id,
         )
     except (ValidationError, ValidationFailed) as exc:
-        error, errors = form_problem(exc, language(request))
-        return _keys_page(request, session, principal, error=error, errors=errors, form=form, status=422)
+        errors = form_errors(exc, language(request))
+        return _keys_page(
+            request, session, principal, error=errors.general, errors=errors, form=form, status=422
+        )
     # shown in this response only: the secret is not stored, so there is no page to come back to
     return _keys_page(request, session, principal, created={"name": key.name, "secret": secret}, status=201)
 
@@ -386,8 +390,10 @@ def user_create(
     except (ValidationError, KotaCerdasError) as exc:
         if isinstance(exc, KotaCerdasError) and exc.status not in (404, 409, 422):
             raise
-        error, errors = form_problem(exc, language(request))
-        return _users_page(request, session, principal, error=error, errors=errors, form=form, status=422)
+        errors = form_errors(exc, language(request))
+        return _users_page(
+            request, session, principal, error=errors.general, errors=errors, form=form, status=422
+        )
     return RedirectResponse("/admin/users?done=created", status_code=303)
 
 
@@ -409,8 +415,8 @@ def user_set_active(
             session, principal=principal, region_id=region.id, user_id=user_id, is_active=active == "1"
         )
     except ValidationFailed as exc:
-        error, _errors = form_problem(exc, language(request))
-        return _users_page(request, session, principal, error=error, status=422)
+        errors = form_errors(exc, language(request))
+        return _users_page(request, session, principal, error=errors.general, status=422)
     return RedirectResponse(
         f"/admin/users?done={'activated' if active == '1' else 'deactivated'}", status_code=303
     )

@@ -31,7 +31,7 @@ from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
 from kotacerdas.kit.time import current_year
 from kotacerdas.masterplan import schemas as s, service
-from kotacerdas.masterplan.models import Indicator, Masterplan, Programme, Realisation
+from kotacerdas.masterplan.models import YEAR_STATUSES, Indicator, Masterplan, Programme, Realisation
 from kotacerdas.region import service as regions
 
 CAP = 100.0
@@ -200,6 +200,25 @@ def report_year(session: Session, *, region_id: int, plan: Masterplan, year: int
     return year
 
 
+def year_status(programme: Programme, year: int) -> str | None:
+    """How the programme stands in ``year``: the reported status, ``planned`` while nothing is reported,
+    None when the year lies outside its years. The roadmap and the dimension summary both use this,
+    so their counts always agree."""
+    if not programme.start_year <= year <= programme.end_year:
+        return None
+    return next((y.status for y in programme.year_statuses if y.year == year), "planned")
+
+
+def status_counts(programmes: Iterable[Programme], year: int) -> dict[str, int]:
+    """Programmes whose years include ``year``, per status of that year (every status, zero included)."""
+    counts = dict.fromkeys(YEAR_STATUSES, 0)
+    for programme in programmes:
+        status = year_status(programme, year)
+        if status is not None:
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 def achievement_report(
     session: Session,
     *,
@@ -209,7 +228,9 @@ def achievement_report(
     year: int | None = None,
     lang: str = "id",
 ) -> s.AchievementReport:
-    """The dimension summary as Kominfo reports it, with achievement per dimension and element for ``year``."""
+    """The dimension summary as Kominfo reports it, with achievement per dimension and element for ``year``.
+
+    The status counts take the programmes whose years include ``year`` (see ``year_status``)."""
     data = _load(session, principal=principal, region_id=region_id, masterplan_id=masterplan_id)
     year = report_year(session, region_id=region_id, plan=data.plan, year=year)
     edition = framework.get_edition(data.plan.framework_edition)
@@ -233,11 +254,7 @@ def achievement_report(
             )
         dim_score = _mean(sc for d, _e, sc in units if d == dim.code)
         dim_scores.append(dim_score)
-        statuses: dict[str, int] = defaultdict(int)
-        for p in programmes:
-            st = next((y.status for y in p.year_statuses if y.year == year), None)
-            if st is not None:
-                statuses[st] += 1
+        statuses = status_counts(programmes, year)
         dims.append(
             s.DimensionSummaryRead(
                 code=dim.code,
@@ -248,7 +265,7 @@ def achievement_report(
                 budget_total=sum((b.amount for p in programmes for b in p.budgets), Decimal(0)),
                 achievement=shown(dim_score),
                 elements=elements,
-                status_counts=dict(statuses),
+                status_counts=statuses,
             )
         )
     return s.AchievementReport(
@@ -346,7 +363,6 @@ def roadmap(
         for p in data.programmes:
             if p.dimension != dim.code:
                 continue
-            statuses = {y.year: y.status for y in p.year_statuses}
             rows.append(
                 s.RoadmapRow(
                     programme_id=p.id,
@@ -355,10 +371,7 @@ def roadmap(
                     element=p.element,
                     lead_office=offices.get(p.lead_office_id) if p.lead_office_id else None,
                     is_quick_win=p.is_quick_win,
-                    years={
-                        y: (statuses.get(y, "planned") if p.start_year <= y <= p.end_year else None)
-                        for y in years
-                    },
+                    years={y: year_status(p, y) for y in years},
                 )
             )
         dims.append(

@@ -115,7 +115,9 @@ def import_workbook(
         f"{result.programmes} program / programmes "
         f"({result.created_programmes} baru / new, {result.updated_programmes} diganti / replaced), "
         f"{result.indicators} indikator / indicators "
-        f"({result.created_indicators} baru / new, {result.updated_indicators} diganti / replaced)"
+        f"({result.created_indicators} baru / new, {result.updated_indicators} diganti / replaced), "
+        f"{result.realisations} realisasi diisi / realisations entered, "
+        f"{result.sections} bagian analisis diisi / analysis sections set"
     )
     if dry_run:
         console.print(

@@ -4,7 +4,8 @@ writing them through the service, ``excel_import``.
 
 A workbook opens with a 'Petunjuk' sheet explaining every column with its allowed values and an
 example; lists come as drop-downs fed from a hidden 'Daftar' sheet. Text a person wrote is always
-written back as text, never as a formula (``=...`` in a programme name).
+written back as text, never as a formula (``=...`` in a programme name). The workbook carries the
+strategic analysis and the realisations' notes and evidence links, not the evidence files.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from kotacerdas.i18n import _
 from kotacerdas.kit.files import WORKBOOK_KINDS, check_upload
 from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.excel_format import (
+    ANALYSIS,
+    ANALYSIS_COLUMNS,
     BUDGET_COLUMNS,
     BUDGETS,
+    CELL_LIMIT,
     CONTENT_TYPE,
     DATA_ROWS,
     DIRECTIONS,
@@ -50,9 +54,12 @@ from kotacerdas.masterplan.excel_format import (
     QUICK_WIN_FIRST,
     QUICK_WIN_WORDS,
     QUICK_WINS,
+    SECTIONS,
     SOURCES,
     STATUS_COLUMNS,
     STATUSES,
+    SUPPORT,
+    SUPPORT_COLUMNS,
     TERMS,
     VOCABULARIES,
     YEAR_COLUMN_HELP,
@@ -89,11 +96,33 @@ class Layout:
 
 
 def _cell(value: Any) -> Any:
-    """Text a worksheet can hold: control characters (stored before input refused them) are dropped."""
+    """Text a worksheet can hold: control characters (stored before input refused them) are dropped, and
+    line breaks are Excel's (a browser's CRLF would show as a stray character)."""
     if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        value = ILLEGAL_CHARACTERS_RE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
         return None if value == "" else value
     return value
+
+
+def _pieces(text: str) -> list[str]:
+    """A text in cells. Longer than a cell holds, it is cut between two non-space characters (a cell is
+    read trimmed), so the import, joining the pieces without a separator, gets the same text back."""
+    pieces = []
+    while (fit := _fit(text)) < len(text):
+        cut = next((i for i in range(fit, 0, -1) if not (text[i - 1].isspace() or text[i].isspace())), fit)
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
+
+
+def _fit(text: str) -> int:
+    """How many characters of ``text`` a cell holds: Excel counts UTF-16 units, an emoji as two."""
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > CELL_LIMIT:
+            return i
+    return len(text)
 
 
 def _safe(ws: Worksheet, values: Sequence[Any]) -> None:
@@ -176,10 +205,12 @@ def _guide(wb: Workbook, layout: Layout) -> None:
     _bold_row(ws, ["Lembar", "Kolom", "Wajib", "Penjelasan", "Explanation (English)", "Contoh / example"])
     sheets = (
         (PLAN, PLAN_KEYS),
+        (ANALYSIS, ANALYSIS_COLUMNS),
         (PROGRAMMES, PROGRAMME_COLUMNS),
         (BUDGETS, BUDGET_COLUMNS),
         (STATUSES, STATUS_COLUMNS),
         (INDICATORS, INDICATOR_COLUMNS + YEAR_COLUMN_HELP),
+        (SUPPORT, SUPPORT_COLUMNS),
     )
     for sheet, columns in sheets:
         for c in columns:
@@ -240,20 +271,19 @@ def _build(layout: Layout) -> Workbook:
     status_dv = DataValidation(type="list", formula1=ranges[PLAN_STATUSES.name], allow_blank=True)
     plan.add_data_validation(status_dv)
     status_dv.add(f"B{len(PLAN_KEYS) + 1}")
-    sheets: list[tuple[str, Sequence[Column]]] = [
-        (PROGRAMMES, PROGRAMME_COLUMNS),
-        (BUDGETS, BUDGET_COLUMNS),
-        (STATUSES, STATUS_COLUMNS),
-    ]
-    for name, columns in sheets:
-        ws = wb.create_sheet(name)
-        _header(ws, [c.name for c in columns], [c.width for c in columns])
-        _validations(ws, columns, ranges, layout.years)
-    ws = wb.create_sheet(INDICATORS)
     year_cols = [YEAR_COLUMN_HELP[0]] * len(layout.years) + [YEAR_COLUMN_HELP[1]] * len(layout.years)
-    columns = list(INDICATOR_COLUMNS) + year_cols
-    _header(ws, indicator_headers(layout.years), [c.width for c in columns])
-    _validations(ws, columns, ranges, layout.years)
+    sheets: list[tuple[str, Sequence[Column], list[str]]] = [
+        (ANALYSIS, ANALYSIS_COLUMNS, [c.name for c in ANALYSIS_COLUMNS]),
+        (PROGRAMMES, PROGRAMME_COLUMNS, [c.name for c in PROGRAMME_COLUMNS]),
+        (BUDGETS, BUDGET_COLUMNS, [c.name for c in BUDGET_COLUMNS]),
+        (STATUSES, STATUS_COLUMNS, [c.name for c in STATUS_COLUMNS]),
+        (INDICATORS, list(INDICATOR_COLUMNS) + year_cols, indicator_headers(layout.years)),
+        (SUPPORT, SUPPORT_COLUMNS, [c.name for c in SUPPORT_COLUMNS]),
+    ]
+    for name, columns, headers in sheets:
+        ws = wb.create_sheet(name)
+        _header(ws, headers, [c.width for c in columns])
+        _validations(ws, columns, ranges, layout.years)
     ws = wb.create_sheet(QUICK_WINS)
     _header(ws, [QUICK_WIN_FIRST.name, *QUICK_WIN_COLUMNS.values()], [14] + [30] * len(QUICK_WIN_COLUMNS))
     _guide(wb, layout)
@@ -323,6 +353,13 @@ def export_workbook(session: Session, *, principal: Principal, region_id: int, m
             if isinstance(values[key], str) and values[key].startswith("="):
                 row[1].data_type = "s"
 
+    for sec in plan.sections:
+        for piece in _pieces(_cell(sec.body) or ""):
+            _safe(wb[ANALYSIS], [SECTIONS.word(sec.kind), piece])
+    for row in wb[ANALYSIS].iter_rows(min_row=2):
+        for cell in row:
+            cell.alignment = _WRAP
+
     codes = {p.id: p.code for p in programmes}
     for p in programmes:
         _safe(
@@ -354,6 +391,12 @@ def export_workbook(session: Session, *, principal: Principal, region_id: int, m
                 *(_number(targets.get(y)) for y in years), *(_number(reals.get(y)) for y in years),
             ],
         )  # fmt: skip
+        for r in ind.realisations:  # evidence files stay in kotacerdas: a workbook carries text
+            if r.note or r.evidence_url:
+                _safe(wb[SUPPORT], [ind.code, r.year, r.note, r.evidence_url])
+                if r.evidence_url:
+                    link = wb[SUPPORT].cell(wb[SUPPORT].max_row, 4)
+                    link.hyperlink, link.style = r.evidence_url, "Hyperlink"
     return _bytes(wb)
 
 
@@ -377,7 +420,8 @@ def import_workbook(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Create a masterplan from the workbook (no ``masterplan_id``) or upsert its programmes and
-    indicators by code into the masterplan. All or nothing: any problem raises ValidationFailed whose
+    indicators by code into the masterplan; either way the analysis sections and the realisations'
+    notes and evidence links that have a row are set (``excel_texts``). All or nothing: any problem raises ValidationFailed whose
     details list every problem as {"sheet", "row", "column", "cell", "message"} in ``lang``.
 
     Writes happen inside the caller's transaction; ``dry_run`` checks everything, the writes included,

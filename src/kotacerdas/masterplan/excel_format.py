@@ -12,20 +12,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from kotacerdas.kit.files import XLSX
-from kotacerdas.masterplan.models import QUICK_WIN_ATTRIBUTES
+from kotacerdas.masterplan.models import QUICK_WIN_ATTRIBUTES, SECTION_KINDS
 
 CONTENT_TYPE = XLSX.content_type
-GUIDE, PLAN, PROGRAMMES, BUDGETS, STATUSES, INDICATORS, QUICK_WINS, LISTS = (
+GUIDE, PLAN, ANALYSIS, PROGRAMMES, BUDGETS, STATUSES, INDICATORS, SUPPORT, QUICK_WINS, LISTS = (
     "Petunjuk",
     "Masterplan",
+    "Analisis",
     "Program",
     "Anggaran",
     "Status",
     "Indikator",
+    "DataDukung",
     "QuickWin",
     "Daftar",
 )
 DATA_ROWS = 5000  # how far down the drop-downs reach
+CELL_LIMIT = 32_767  # characters an Excel cell holds; a longer section text continues on the next row
 TARGET, REALISED = "target_", "realisasi_"
 
 
@@ -108,7 +111,20 @@ FLAGS = Vocabulary(
     "ya_tidak",
     (("yes", "ya", "Ya", "Yes"), ("no", "tidak", "Tidak", "No")),
 )
-VOCABULARIES = (KINDS, TERMS, SOURCES, YEAR_STATUSES, PLAN_STATUSES, DIRECTIONS, FLAGS)
+SECTION_WORDS = {
+    "readiness_struktur": ("kesiapan_struktur", "Kesiapan struktur (kelembagaan, SDM, tata kelola)", "Readiness: structure (institutions, people, governance)"),
+    "readiness_infrastruktur": ("kesiapan_infrastruktur", "Kesiapan infrastruktur (jaringan, pusat data, perangkat)", "Readiness: infrastructure (network, data centre, devices)"),
+    "readiness_suprastruktur": ("kesiapan_suprastruktur", "Kesiapan suprastruktur (regulasi dan kebijakan)", "Readiness: superstructure (regulation and policy)"),
+    "swot_strengths": ("kekuatan", "SWOT: kekuatan", "SWOT: strengths"),
+    "swot_weaknesses": ("kelemahan", "SWOT: kelemahan", "SWOT: weaknesses"),
+    "swot_opportunities": ("peluang", "SWOT: peluang", "SWOT: opportunities"),
+    "swot_threats": ("ancaman", "SWOT: ancaman", "SWOT: threats"),
+    "gap_analysis": ("analisis_kesenjangan", "Analisis kesenjangan", "Gap analysis"),
+    "strategy": ("strategi", "Strategi", "Strategy"),
+}  # fmt: skip
+# every section kind of the model gets a word, one added later at least its code
+SECTIONS = Vocabulary("bagian", tuple((k, *SECTION_WORDS.get(k, (k, k, k))) for k in SECTION_KINDS))
+VOCABULARIES = (KINDS, TERMS, SOURCES, YEAR_STATUSES, PLAN_STATUSES, DIRECTIONS, FLAGS, SECTIONS)
 
 QUICK_WIN_WORDS = {
     "innovation": ("inovasi", "Rumusan inovasi", "Innovation"),
@@ -199,6 +215,16 @@ YEAR_COLUMN_HELP = (
     _col(TARGET + "TTTT", 12, False, "Target tahun TTTT (satu kolom per tahun periode)", "Target for year TTTT (one column per year)", "60"),
     _col(REALISED + "TTTT", 12, False, "Realisasi tahun TTTT; sel kosong tidak menghapus realisasi yang sudah ada", "Realisation for year TTTT; an empty cell deletes nothing", "55"),
 )
+ANALYSIS_COLUMNS = (
+    _col("bagian", 26, True, "Bagian analisis strategis (lihat daftar di bawah; kode aplikasi seperti swot_strengths juga diterima); satu baris per bagian, bagian yang tidak ada di lembar tidak diubah", "Section of the strategic analysis (see the list below; the application's codes such as swot_strengths are accepted too); one row per section, sections left out are not changed", "kekuatan", choices=SECTIONS.name),
+    _col("isi", 100, False, "Isi bagian, boleh beberapa paragraf (Alt+Enter untuk baris baru di Excel); sel kosong mengosongkan bagian itu. Teks lebih dari 32.767 karakter (batas satu sel Excel) dilanjutkan di baris tepat di bawahnya dengan bagian yang sama; isinya disambung tanpa pemisah", "Text of the section, paragraphs allowed (Alt+Enter); an empty cell empties the section. Text over 32,767 characters (an Excel cell's limit) continues on the rows right below with the same section, joined without a separator", "Jaringan fiber optik sudah menjangkau 31 kecamatan"),
+)
+SUPPORT_COLUMNS = (
+    _col("kode_indikator", 14, True, "Kode indikator dari lembar Indikator atau yang sudah ada di rencana induk", "Indicator code from the Indikator sheet or already in the masterplan", "GOV-01.1"),
+    _col("tahun", 8, True, "Tahun realisasi; realisasinya harus ada (kolom realisasi_TTTT di lembar Indikator atau sudah tersimpan). Satu baris per indikator dan tahun; catatan dan data dukung realisasi yang tidak punya baris di sini tidak berubah", "Year of the realisation, which must exist (realisasi_TTTT on the Indikator sheet or already stored). One row per indicator and year; realisations without a row keep their note and evidence", 2024, kind="year"),
+    _col("catatan", 50, False, "Catatan realisasi (paling banyak 1000 karakter); sel kosong menghapus catatan", "Note on the realisation (at most 1000 characters); an empty cell clears it", "Data dari aplikasi perizinan"),
+    _col("url_data_dukung", 50, False, "Alamat web data dukung, diawali http:// atau https:// (paling banyak 500 karakter); sel kosong menghapus alamat. Berkas data dukung yang diunggah tidak ikut dalam berkas Excel: berkas itu tetap tersimpan di kotacerdas", "Web address of the evidence, starting with http:// or https:// (at most 500 characters); an empty cell clears it. Uploaded evidence files are not part of the workbook: they stay in kotacerdas", "https://data.jemberkab.go.id/perizinan-2024"),
+)
 QUICK_WIN_FIRST = _col("kode_program", 14, True, "Kode program quick win dari lembar Program", "Quick-win programme code", "GOV-01")
 
 GENERAL_RULES = (
@@ -208,6 +234,8 @@ GENERAL_RULES = (
     ("Impor ke rencana induk yang sudah ada: program dan indikator dicocokkan dengan kode dan diganti; yang tidak ada di berkas tidak dihapus.", "Importing into an existing masterplan updates programmes and indicators by code; nothing absent is deleted."),
     ("Anggaran, status, target dan isian quick win sebuah program/indikator di berkas menggantikan yang lama; lembar yang tidak ada di berkas tidak mengubah apa pun.", "Budgets, statuses, targets and quick-win texts in the file replace the old ones; a sheet left out changes nothing."),
     ("Lembar Masterplan hanya dipakai saat membuat rencana induk baru.", "The Masterplan sheet is used only when creating a new masterplan."),
+    ("Lembar Analisis dan DataDukung mengubah hanya bagian dan realisasi yang punya baris di lembar itu.", "The Analisis and DataDukung sheets change only the sections and realisations that have a row there."),
+    ("Berkas data dukung yang diunggah (PDF, foto) tidak ikut diekspor maupun diimpor; berkas itu tetap tersimpan di kotacerdas.", "Uploaded evidence files (PDF, photos) are neither exported nor imported; they stay in kotacerdas."),
 )
 # fmt: on
 

@@ -24,6 +24,8 @@ from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _, gettext
 from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.excel_format import (
+    ANALYSIS,
+    ANALYSIS_COLUMNS,
     BUDGET_COLUMNS,
     BUDGETS,
     DIRECTIONS,
@@ -33,7 +35,6 @@ from kotacerdas.masterplan.excel_format import (
     KINDS,
     PLAN,
     PLAN_KEYS,
-    PLAN_STATUSES,
     PROGRAMME_COLUMNS,
     PROGRAMMES,
     QUICK_WIN_COLUMNS,
@@ -42,23 +43,36 @@ from kotacerdas.masterplan.excel_format import (
     SOURCES,
     STATUS_COLUMNS,
     STATUSES,
+    SUPPORT,
+    SUPPORT_COLUMNS,
     TARGET,
     TERMS,
     YEAR_STATUSES,
     Column,
 )
-from kotacerdas.masterplan.excel_read import Cells, Problems, Sheet, plan_cells, read_sheets, year_columns
+from kotacerdas.masterplan.excel_read import Cells, Problems, Sheet, plan_fields, read_sheets, year_columns
+from kotacerdas.masterplan.excel_texts import (
+    NoteIn,
+    SectionIn,
+    read_notes,
+    read_sections,
+    write_realisations,
+    write_section,
+)
 from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
 from kotacerdas.region import service as regions
 
 Progress = Callable[[int, int], None]
 SHEET_COLUMNS: dict[str, tuple[Column, ...]] = {
+    ANALYSIS: ANALYSIS_COLUMNS,
     PROGRAMMES: PROGRAMME_COLUMNS,
     BUDGETS: BUDGET_COLUMNS,
     STATUSES: STATUS_COLUMNS,
     INDICATORS: INDICATOR_COLUMNS,
     QUICK_WINS: (QUICK_WIN_FIRST,),
+    SUPPORT: SUPPORT_COLUMNS,
 }
+HEADERS_NEEDED = {"isi"}  # optional in a row, but a sheet without the column would empty every section
 # schema field -> column, to place a schema's complaint on the right cell
 PLAN_FIELDS = {c.field: c.name for c in PLAN_KEYS}
 PROGRAMME_FIELDS = {c.field: c.name for c in PROGRAMME_COLUMNS if c.field}
@@ -101,6 +115,7 @@ class ImportResult:
     created_indicators: int = 0
     updated_indicators: int = 0
     realisations: int = 0
+    sections: int = 0  # strategic analysis sections set
     dry_run: bool = False
 
 
@@ -126,13 +141,15 @@ class WorkbookImport:
         self.indicators: dict[str, IndicatorIn] = {}
         self.old_programmes: dict[str, Programme] = {}
         self.old_indicators: dict[str, Indicator] = {}
+        self.sections: dict[str, SectionIn] = {}
+        self.notes: dict[tuple[str, int], NoteIn] = {}
         self.present: set[str] = set()
 
     # ------------------------------------------------------------ reading
 
     def read(self, data: bytes) -> None:
         sheets = read_sheets(data, self.problems)
-        known = (PLAN, PROGRAMMES, BUDGETS, STATUSES, INDICATORS, QUICK_WINS)
+        known = (PLAN, ANALYSIS, PROGRAMMES, BUDGETS, STATUSES, INDICATORS, SUPPORT, QUICK_WINS)
         self.present = {name for name in known if name in sheets}
         if not self.present:
             raise ValidationFailed(
@@ -140,6 +157,9 @@ class WorkbookImport:
                 sheets=", ".join(known),
             )
         self._target(sheets.get(PLAN))
+        sheet = sheets.get(ANALYSIS)
+        if sheet is not None and self._headers(sheet):
+            self.sections = read_sections(sheet, self.problems)
         readers = (
             (PROGRAMMES, self._programme),
             (BUDGETS, self._budget),
@@ -154,10 +174,17 @@ class WorkbookImport:
         sheet = sheets.get(INDICATORS)
         if sheet is not None and self._headers(sheet):
             self._indicators(sheet)
+        sheet = sheets.get(SUPPORT)
+        if sheet is not None and self._headers(sheet):
+            realised = {code: set(i.realisations) for code, i in self.indicators.items()}
+            for code, old in self.old_indicators.items():
+                realised.setdefault(code, set()).update(r.year for r in old.realisations)
+            self.notes = read_notes(sheet, self.problems, period=self.period, realised=realised)
         self._check_schemas()
 
     def _headers(self, sheet: Sheet) -> bool:
-        missing = [c.name for c in SHEET_COLUMNS[sheet.name] if c.required and c.name not in sheet.columns]
+        needed = [c.name for c in SHEET_COLUMNS[sheet.name] if c.required or c.name in HEADERS_NEEDED]
+        missing = [name for name in needed if name not in sheet.columns]
         for name in missing:
             self.problems.add(sheet.name, 1, name, _("The column {column} is missing."), column=name)
         return not missing
@@ -193,33 +220,9 @@ class WorkbookImport:
             self._new_plan(plan_sheet)
 
     def _new_plan(self, sheet: Sheet) -> None:
-        c = plan_cells(sheet, self.problems)
+        c, fields, self.period = plan_fields(sheet, self.problems)
         self.plan_row = (c.rows or {}).get("judul")
-        title = c.text("judul", required=True, min_len=3, max_len=200)
-        start, end = c.year("tahun_mulai", required=True), c.year("tahun_selesai", required=True)
-        if start is not None and end is not None:
-            try:
-                s.check_period(start, end)
-                self.period = (start, end)
-            except ValueError:
-                c.problem(
-                    "tahun_selesai", _("A masterplan covers 5 to 10 years (start and end year included).")
-                )
-        number = c.text("dasar_hukum_nomor", max_len=120)
-        missions = [line.strip().lstrip("-•").strip() for line in c.text("misi", max_len=31_000).splitlines()]
-        missions = [m for m in missions if m]
-        if len(missions) > 30 or any(len(m) > 1000 for m in missions):
-            c.problem("misi", _("At most 30 missions of at most 1000 characters each."))
-        fields = {
-            "title": title,
-            "start_year": start,
-            "end_year": end,
-            "legal_basis_number": number or None,
-            "legal_basis_date": c.date("dasar_hukum_tanggal"),
-            "vision": c.text("visi", max_len=5000),
-            "missions": missions,
-            "status": c.choice("status", PLAN_STATUSES) or "draft",
-        }
+        title, start = fields["title"], fields["start_year"]
         if title and start is not None:
             plans = service.list_masterplans(self.session, principal=self.principal, region_id=self.region_id)
             if any(p.title == title and p.start_year == start for p in plans):
@@ -482,7 +485,9 @@ class WorkbookImport:
     def write(self, *, dry_run: bool, progress: Progress | None) -> ImportResult:
         """Everything through the service in one savepoint; a refusal becomes the row's problem."""
         result = ImportResult(None, len(self.programmes), len(self.indicators), dry_run=dry_run)
-        total, where = len(self.programmes) + len(self.indicators), (PLAN, self.plan_row)
+        where: tuple[str, int | None] = (PLAN, self.plan_row)
+        stored_only = {(c, y): n for (c, y), n in self.notes.items() if c not in self.indicators}
+        total, done = len(self.sections) + len(self.programmes) + len(self.indicators) + len(stored_only), 0
         nested = self.session.begin_nested()
         try:
             plan = self.plan
@@ -492,17 +497,27 @@ class WorkbookImport:
                 plan = service.create_masterplan(
                     self.session, principal=self.principal, region_id=self.region_id, data=self.new_plan
                 )
+            args: dict[str, Any] = {"principal": self.principal, "region_id": self.region_id}
+            for section in self.sections.values():
+                where = (ANALYSIS, section.row)
+                result.sections += write_section(self.session, **args, plan=plan, section=section)
+                done = self._step(progress, done, total)
             ids = {code: p.id for code, p in self.old_programmes.items()}
-            for done, p in enumerate(self.programmes.values(), start=1):
+            for p in self.programmes.values():
                 where = (PROGRAMMES, p.row)
                 ids[p.code] = self._write_programme(plan, p, result)
-                if progress:
-                    progress(done, total)
-            for done, i in enumerate(self.indicators.values(), start=len(self.programmes) + 1):
+                done = self._step(progress, done, total)
+            for i in self.indicators.values():
                 where = (INDICATORS, i.row)
                 self._write_indicator(plan, i, ids, result)
-                if progress:
-                    progress(done, total)
+                done = self._step(progress, done, total)
+            for (code, year), note in stored_only.items():  # indicators only in the database
+                where = (SUPPORT, note.row)
+                old = self.old_indicators[code]
+                result.realisations += write_realisations(
+                    self.session, **args, indicator=old, values={}, notes={year: note}
+                )
+                done = self._step(progress, done, total)
             auth.record_audit(
                 self.session,
                 actor=self.principal,
@@ -510,7 +525,8 @@ class WorkbookImport:
                 action="masterplan.import",
                 entity_type="masterplan",
                 entity_id=plan.id,
-                summary=f"{plan.title}: {result.programmes} programmes, {result.indicators} indicators",
+                summary=f"{plan.title}: {result.programmes} programmes, {result.indicators} indicators, "
+                f"{result.sections} sections",
             )
             self.session.flush()
             result.masterplan_id = plan.id
@@ -537,6 +553,12 @@ class WorkbookImport:
         else:
             nested.commit()
         return result
+
+    @staticmethod
+    def _step(progress: Progress | None, done: int, total: int) -> int:
+        if progress:
+            progress(done + 1, total)
+        return done + 1
 
     def _write_programme(self, plan: Masterplan, p: ProgrammeIn, result: ImportResult) -> int:
         args: dict[str, Any] = {"principal": self.principal, "region_id": self.region_id}
@@ -571,18 +593,7 @@ class WorkbookImport:
             update = s.IndicatorUpdate(targets=self._targets(i), **i.fields)
             indicator = service.update_indicator(self.session, **args, indicator_id=old.id, data=update)
             result.updated_indicators += 1
-        entered = {r.year: r for r in indicator.realisations}
-        for year, value in sorted(i.realisations.items()):
-            before = entered.get(year)
-            if before is not None and before.value == value:
-                continue  # unchanged: keep who entered it and when
-            # a corrected value keeps its note and evidence (the service replaces the entry as a whole)
-            entry = s.RealisationWrite(
-                year=year,
-                value=value,
-                note=before.note if before else "",
-                evidence_url=before.evidence_url if before else None,
-                evidence_id=before.evidence_id if before else None,
-            )
-            service.record_realisation(self.session, **args, indicator_id=indicator.id, data=entry)
-            result.realisations += 1
+        notes = {year: n for (code, year), n in self.notes.items() if code == i.code}
+        result.realisations += write_realisations(
+            self.session, **args, indicator=indicator, values=i.realisations, notes=notes
+        )

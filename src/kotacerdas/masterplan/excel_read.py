@@ -22,7 +22,8 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from kotacerdas.errors import KotaCerdasError, PayloadTooLarge, ValidationFailed
 from kotacerdas.framework.schemas import EditionRead
 from kotacerdas.i18n import _, gettext
-from kotacerdas.masterplan.excel_format import PLAN_KEYS, REALISED, TARGET, Vocabulary
+from kotacerdas.masterplan.excel_format import PLAN_KEYS, PLAN_STATUSES, REALISED, TARGET, Vocabulary
+from kotacerdas.masterplan.schemas import check_period
 
 MAX_ROWS = 10_000  # per sheet: far beyond any masterplan, short of exhausting memory
 MAX_COLUMNS = 120  # the widest sheet (Indikator over ten years) has 29
@@ -449,3 +450,34 @@ def plan_cells(sheet: Sheet, problems: Problems) -> Cells:
             problems.add(sheet.name, None, key.name, _("The key {key} is missing."), key=key.name)
             cells.failed = True
     return cells
+
+
+def plan_fields(sheet: Sheet, problems: Problems) -> tuple[Cells, dict[str, Any], tuple[int, int] | None]:
+    """The Masterplan sheet as the fields of a new masterplan (``MasterplanCreate``) and its period, if
+    usable. An unusable cell is recorded on the returned ``Cells`` and left empty."""
+    c = plan_cells(sheet, problems)
+    title = c.text("judul", required=True, min_len=3, max_len=200)
+    period = None
+    start, end = c.year("tahun_mulai", required=True), c.year("tahun_selesai", required=True)
+    if start is not None and end is not None:
+        try:
+            check_period(start, end)
+            period = (start, end)
+        except ValueError:
+            c.problem("tahun_selesai", _("A masterplan covers 5 to 10 years (start and end year included)."))
+    number = c.text("dasar_hukum_nomor", max_len=120)
+    missions = [line.strip().lstrip("-•").strip() for line in c.text("misi", max_len=31_000).splitlines()]
+    missions = [m for m in missions if m]
+    if len(missions) > 30 or any(len(m) > 1000 for m in missions):
+        c.problem("misi", _("At most 30 missions of at most 1000 characters each."))
+    fields = {
+        "title": title,
+        "start_year": start,
+        "end_year": end,
+        "legal_basis_number": number or None,
+        "legal_basis_date": c.date("dasar_hukum_tanggal"),
+        "vision": c.text("visi", max_len=5000),
+        "missions": missions,
+        "status": c.choice("status", PLAN_STATUSES) or "draft",
+    }
+    return c, fields, period

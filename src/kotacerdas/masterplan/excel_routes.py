@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth.access import Principal, require_read, require_region_admin
+from kotacerdas.auth.access import Principal, require_login, require_read, require_region_admin
 from kotacerdas.config import Settings
 from kotacerdas.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from kotacerdas.framework import service as framework
@@ -87,6 +87,11 @@ def _export(session: Session, region: Region, principal: Principal, masterplan_i
 # ---------------------------------------------------------------- JSON API
 
 
+def _region(session: Session, principal: Principal, region_code: str) -> Region:
+    require_login(principal)  # anonymous learns nothing, not even whether the region exists
+    return regions.get_region_by_code(session, region_code)
+
+
 @api.get(
     "/masterplan-template.xlsx",
     response_class=Response,
@@ -101,7 +106,7 @@ def download_template(
 ) -> Response:
     """An empty masterplan workbook for the region: the sheets with their headers, drop-downs with the
     region's framework edition and offices, and the 'Petunjuk' sheet explaining every column."""
-    region = regions.get_region_by_code(session, region_code)
+    region = _region(session, principal, region_code)
     require_read(principal, region.id, service.READ)
     return _template(session, region, start_year, end_year)
 
@@ -115,7 +120,7 @@ def export_masterplan(
     region_code: RegionCode, masterplan_id: MasterplanId, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
     """The masterplan as a workbook in the import format (importing it gives the same masterplan)."""
-    region = regions.get_region_by_code(session, region_code)
+    region = _region(session, principal, region_code)
     return _export(session, region, principal, masterplan_id)
 
 
@@ -138,9 +143,10 @@ def import_masterplan(
 ) -> ImportRead:
     """Import a workbook, all or nothing. Without ``masterplan_id`` the 'Masterplan' sheet creates a new
     masterplan; with it, programmes and indicators are created or replaced by code (nothing absent is
-    deleted). Any problem answers 422 and imports nothing; ``error.details`` lists every problem as
+    deleted). The 'Analisis' and 'DataDukung' sheets set the analysis sections and the realisations'
+    notes and evidence links that have a row (evidence files are not part of a workbook). Any problem answers 422 and imports nothing; ``error.details`` lists every problem as
     ``{"sheet", "row", "column", "cell", "message"}``. Region admins only."""
-    region = regions.get_region_by_code(session, region_code)
+    region = _region(session, principal, region_code)
     data = file.file.read(settings.upload_max_bytes + 1)  # one byte over the limit is enough to refuse
     result = excel.import_upload(
         session,

@@ -1,5 +1,6 @@
 """What the masterplan pages share: the region a page is about, who may do what there, the labels of
-coded values, flash messages, and turning posted form fields into schema input and field messages.
+coded values, flash messages, and reading posted form fields into schema input (what a schema or
+service refuses is put next to the fields by ``web.schemas.form_errors``, shared with every domain).
 
 A page is about one region. Staff of a region use ``/masterplans/...`` (their own region); a national
 evaluator, who belongs to none, uses ``/regions/{code}/masterplans/...``. Both forms run the same
@@ -15,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -26,7 +26,7 @@ from kotacerdas.auth.access import (
     require_read,
     require_region_admin,
 )
-from kotacerdas.errors import KotaCerdasError, NotAuthenticated, PermissionDenied
+from kotacerdas.errors import NotAuthenticated, PermissionDenied
 from kotacerdas.i18n import _, gettext
 from kotacerdas.kit.time import current_year
 from kotacerdas.region import service as regions
@@ -138,6 +138,7 @@ FLASH = {
     "deleted": _("Deleted."),
     "status": _("The status has been saved."),
     "realisation": _("The realisation has been saved."),
+    "realisation_deleted": _("The realisation has been deleted."),
 }
 
 
@@ -227,12 +228,6 @@ def int_or_none(text: str | None) -> int | None:
 # ---------------------------------------------------------------- forms
 
 
-class FormErrors(dict[str, str]):
-    """Field name → translated message; ``general`` is shown above the form."""
-
-    general: str = ""
-
-
 def text(form: FormData | Mapping[str, Any], name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -272,62 +267,6 @@ def format_measure(value: Decimal | float | None) -> str:
 def plain_number(value: Decimal | None) -> str:
     """A value as a number field holds it: ``72.5``, ``1500`` (no grouping, no trailing zeros)."""
     return "" if value is None else format(value.normalize(), "f")
-
-
-_SCHEMA_MESSAGES = {
-    "missing": _("This field is required."),
-    "string_too_short": _("This is too short (at least {min_length} characters)."),
-    "string_too_long": _("This is too long (at most {max_length} characters)."),
-    "too_long": _("There are too many entries (at most {max_length})."),
-    "literal_error": _("Choose one of the options."),
-    "int_parsing": _("Enter a whole number."),
-    "int_type": _("Enter a whole number."),
-    "decimal_parsing": _("Enter a number."),
-    "decimal_max_digits": _("This number has too many digits."),
-    "decimal_max_places": _("This number has too many decimal places."),
-    "greater_than_equal": _("This number is too small (at least {ge})."),
-    "less_than_equal": _("This number is too large (at most {le})."),
-    "string_pattern_mismatch": _("Use letters, digits and . _ / - only, starting with a letter or digit."),
-    "url_parsing": _("Enter a full web address, starting with https://."),
-    "url_scheme": _("Enter a full web address, starting with https://."),
-    "url_too_long": _("This web address is too long."),
-    "date_from_datetime_parsing": _("Enter a date."),
-    "date_parsing": _("Enter a date."),
-}
-
-
-def schema_errors(exc: ValidationError, lang: str, *, rename: Mapping[str, str] | None = None) -> FormErrors:
-    """A schema's complaints as messages next to the form's fields (a nested field counts as its list)."""
-    out = FormErrors()
-    for err in exc.errors():
-        loc = err.get("loc", ())
-        name = str(loc[0]) if loc else "general"
-        name = (rename or {}).get(name, name)
-        if name in out:
-            continue
-        ctx = {
-            k: v for k, v in (err.get("ctx") or {}).items() if k in ("min_length", "max_length", "ge", "le")
-        }
-        message = _SCHEMA_MESSAGES.get(err["type"], _("This value is not valid."))
-        if err["type"] == "string_too_short" and ctx.get("min_length") == 1:
-            message = _SCHEMA_MESSAGES["missing"]
-        out[name] = gettext(lang, message, **{k: str(v) for k, v in ctx.items()})
-    if "general" in out:
-        out.general = out.pop("general")
-    return out
-
-
-def service_errors(exc: KotaCerdasError, lang: str, fields: Mapping[str, str]) -> FormErrors:
-    """A service's refusal, put next to the field it is about (by its message id) and above the form."""
-    out = FormErrors()
-    message = exc.translated(lang)
-    field = fields.get(exc.message)
-    if field is None and isinstance(exc.details, list):
-        field = next((d.get("field") for d in exc.details if isinstance(d, dict) and d.get("field")), None)
-    if field:
-        out[field] = message
-    out.general = message
-    return out
 
 
 def options(pairs: Iterable[tuple[str, str]], lang: str) -> list[tuple[str, str]]:

@@ -28,19 +28,17 @@ from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Masterplan
 from kotacerdas.masterplan.pagekit import (
     LABELS,
-    FormErrors,
     PageScope,
     PostedForm,
     Scope,
     int_or_none,
     lines,
     options,
-    schema_errors,
-    service_errors,
     text,
 )
 from kotacerdas.web.deps import DbSession, csrf_protect
 from kotacerdas.web.render import render
+from kotacerdas.web.schemas import FormErrors, form_errors
 
 router = APIRouter()
 CSRF = [Depends(csrf_protect)]
@@ -85,7 +83,7 @@ def build_schema(
     try:
         built = model.model_validate(payload)
     except ValidationError as exc:
-        for field, message in schema_errors(exc, scope.lang, rename=rename).items():
+        for field, message in form_errors(exc, scope.lang, rename=rename).items():
             errors.setdefault(field, message)
         return None
     return built if not errors else None
@@ -93,7 +91,7 @@ def build_schema(
 
 def refused(scope: Scope, session: Session, exc: KotaCerdasError, fields: dict[str, str]) -> FormErrors:
     session.rollback()
-    return service_errors(exc, scope.lang, fields)
+    return form_errors(exc, scope.lang, fields=fields)
 
 
 def check_year_order(scope: Scope, values: dict[str, str], errors: FormErrors) -> None:
@@ -278,7 +276,7 @@ def masterplan_update(
 # ---------------------------------------------------------------- deleting
 
 
-def _confirm(
+def confirm_page(
     request: Request,
     scope: Scope,
     shown: dict[str, str],
@@ -367,7 +365,7 @@ def _delete_routes(prefix: str, kind: str) -> None:
     def confirm(request: Request, session: DbSession, scope: PageScope, object_id: int) -> Response:
         require_admin(scope)
         shown, _delete, _after = _delete_page(request, session, scope, kind, object_id)
-        return _confirm(request, scope, shown)
+        return confirm_page(request, scope, shown)
 
     @router.post(path, dependencies=CSRF, name=f"{kind}_delete")
     def delete(request: Request, session: DbSession, scope: PageScope, object_id: int) -> Response:
@@ -377,7 +375,9 @@ def _delete_routes(prefix: str, kind: str) -> None:
             run()
         except Conflict as exc:
             session.rollback()
-            return _confirm(request, scope, shown, error=exc.translated(scope.lang), status_code=exc.status)
+            return confirm_page(
+                request, scope, shown, error=exc.translated(scope.lang), status_code=exc.status
+            )
         return RedirectResponse(after, status_code=303)
 
 

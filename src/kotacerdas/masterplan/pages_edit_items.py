@@ -22,7 +22,6 @@ from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
 from kotacerdas.masterplan.pagekit import (
     LABELS,
-    FormErrors,
     PageScope,
     PostedForm,
     Scope,
@@ -47,6 +46,7 @@ from kotacerdas.masterplan.pages_edit import (
 from kotacerdas.region import service as regions
 from kotacerdas.web.deps import DbSession
 from kotacerdas.web.render import render
+from kotacerdas.web.schemas import FormErrors
 
 router = APIRouter()
 

@@ -1,5 +1,5 @@
 """What an office enters for its own programmes from the pages: a year's status and an indicator's
-realisation with its evidence (a URL and/or an uploaded file).
+realisation with its evidence (a URL and/or an uploaded file), and the deletion of a realisation.
 
 Who may post is checked before the form is read, so a refused post changes nothing and says 403. A form
 that does not pass, or a file that is too large or of the wrong kind, shows the page again with the
@@ -9,8 +9,9 @@ message next to the field and the status of the problem (413, 415, 422); the sto
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from kotacerdas.auth.access import require_office_write
@@ -18,18 +19,12 @@ from kotacerdas.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMe
 from kotacerdas.i18n import _
 from kotacerdas.kit.files import DirectoryStore
 from kotacerdas.masterplan import schemas as s, service
-from kotacerdas.masterplan.models import Evidence
-from kotacerdas.masterplan.pagekit import (
-    FormErrors,
-    PageScope,
-    PostedForm,
-    parse_number,
-    schema_errors,
-    service_errors,
-    text,
-)
+from kotacerdas.masterplan.models import Evidence, Indicator, Realisation
+from kotacerdas.masterplan.pagekit import PageScope, PostedForm, Scope, format_measure, parse_number, text
+from kotacerdas.masterplan.pages_edit import confirm_page
 from kotacerdas.masterplan.pages_views import indicator_page, programme_page
 from kotacerdas.web.deps import DbSession, csrf_protect
+from kotacerdas.web.schemas import FormErrors, form_errors
 
 router = APIRouter()
 CSRF = [Depends(csrf_protect)]
@@ -60,14 +55,13 @@ def programme_status(
             data=data,
         )
     except ValidationError as exc:
-        errors = schema_errors(exc, scope.lang)
-        errors.general = scope.t(_("Please correct the marked fields."))
+        errors = form_errors(exc, scope.lang)
         return programme_page(
             request, session, scope, programme_id, status_form=values, errors=errors, status_code=422
         )
     except (ValidationFailed, Conflict) as exc:
         session.rollback()
-        errors = service_errors(exc, scope.lang, YEAR_FIELDS)
+        errors = form_errors(exc, scope.lang, fields=YEAR_FIELDS)
         return programme_page(
             request, session, scope, programme_id, status_form=values, errors=errors, status_code=exc.status
         )
@@ -117,7 +111,7 @@ def indicator_realisation(
             }
         )
     except ValidationError as exc:
-        errors = FormErrors(schema_errors(exc, scope.lang) | errors)
+        errors = FormErrors(form_errors(exc, scope.lang) | errors)
     if errors:
         return again(errors, 422)
 
@@ -149,7 +143,62 @@ def indicator_realisation(
     except (ValidationFailed, Conflict, NotFound) as exc:
         if stored is not None:
             store.delete(stored.storage_key)
-        return again(service_errors(exc, scope.lang, YEAR_FIELDS), exc.status)
+        return again(form_errors(exc, scope.lang, fields=YEAR_FIELDS), exc.status)
     return RedirectResponse(
         f"{scope.base}/indicators/{indicator_id}?ok=realisation&year={data.year}#history", status_code=303
+    )
+
+
+# ---------------------------------------------------------------- deleting a realisation
+
+
+def _realisation_to_delete(
+    session: Session, scope: Scope, indicator_id: int, year: int
+) -> tuple[Indicator, Realisation]:
+    """The realisation, once the principal is known to be the lead office or the region admin."""
+    principal, region_id = scope.principal, scope.region_id
+    indicator = service.get_indicator(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id
+    )
+    require_office_write(
+        principal, region_id, service.indicator_office_id(session, region_id=region_id, indicator=indicator)
+    )
+    realisation = next((r for r in indicator.realisations if r.year == year), None)
+    if realisation is None:
+        raise NotFound(_("No realisation for {year}."), year=year)
+    return indicator, realisation
+
+
+@router.get("/indicators/{indicator_id:int}/realisations/{year:int}/delete", response_class=HTMLResponse)
+def realisation_delete_confirm(
+    request: Request, session: DbSession, scope: PageScope, indicator_id: int, year: int
+) -> Response:
+    indicator, realisation = _realisation_to_delete(session, scope, indicator_id, year)
+    return confirm_page(
+        request,
+        scope,
+        {
+            "what": scope.t(_("realisation")),
+            "name": f"{indicator.code} {indicator.name} · {year}: {format_measure(realisation.value)} {indicator.unit}",
+            "consequence": scope.t(
+                _(
+                    "The realised value, note and evidence of {year} are removed from the indicator; {year} counts as not reported again."
+                ),
+                year=year,
+            ),
+            "cancel": f"{scope.base}/indicators/{indicator.id}#history",
+        },
+    )
+
+
+@router.post("/indicators/{indicator_id:int}/realisations/{year:int}/delete", dependencies=CSRF)
+def realisation_delete(
+    request: Request, session: DbSession, scope: PageScope, indicator_id: int, year: int
+) -> Response:
+    indicator, _realisation = _realisation_to_delete(session, scope, indicator_id, year)
+    service.delete_realisation(
+        session, principal=scope.principal, region_id=scope.region_id, indicator_id=indicator.id, year=year
+    )
+    return RedirectResponse(
+        f"{scope.base}/indicators/{indicator.id}?ok=realisation_deleted&year={year}#history", status_code=303
     )

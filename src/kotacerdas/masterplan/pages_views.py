@@ -26,7 +26,6 @@ from kotacerdas.masterplan import achievement, service
 from kotacerdas.masterplan.models import Indicator, Programme
 from kotacerdas.masterplan.pagekit import (
     LABELS,
-    FormErrors,
     PageScope,
     Scope,
     clip_year,
@@ -40,6 +39,7 @@ from kotacerdas.masterplan.pagekit import (
 from kotacerdas.region import service as regions
 from kotacerdas.web.deps import CurrentPrincipal, DbSession
 from kotacerdas.web.render import format_number, format_percent, format_rupiah, render
+from kotacerdas.web.schemas import FormErrors
 
 router = APIRouter()
 

@@ -6,17 +6,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    HttpUrl,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from kotacerdas.web.schemas import CONTROL, DbId, Patch as SharedPatch, UtcDateTime
+from kotacerdas.web.schemas import (
+    CODE_PATTERN,
+    DbId,
+    Patch as SharedPatch,
+    ReadModel,
+    Strict as SharedStrict,
+    UtcDateTime,
+    has_control,
+)
 
 MasterplanStatus = Literal["draft", "approved"]
 SectionKind = Literal[
@@ -49,7 +49,7 @@ QuickWinAttribute = Literal[
 ]
 
 Year = Annotated[int, Field(ge=2000, le=2100)]
-Code = Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+Code = Annotated[str, Field(min_length=1, max_length=30, pattern=CODE_PATTERN)]
 
 
 def _scale(places: int) -> AfterValidator:
@@ -67,36 +67,25 @@ Measure = Annotated[
 ]
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return CONTROL.search(value) is not None
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
+class Strict(SharedStrict):
+    """A request body of this domain: the shared ``Strict`` (unknown fields are an error), and every
+    text, however deep in lists and dicts, stripped of surrounding whitespace and refused when it holds
+    a control character (PostgreSQL text cannot hold NUL, workbooks no other C0 control): a 422 here
+    rather than a 500 in SQL or a broken export later."""
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here as a 422 rather than in SQL as a 500
-        if _has_nul(value):
+    def _no_control(cls, value: Any) -> Any:
+        if has_control(value):
             raise ValueError("text may not contain control characters (other than tab and line breaks)")
         return value
 
 
 class Patch(SharedPatch, Strict):
-    """A partial update (see ``web.schemas.Patch``): ``nullable`` names the fields ``null`` may clear."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ReadModel(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A partial update (see ``web.schemas.Patch``) with this domain's text rules: ``nullable`` names
+    the fields ``null`` may clear."""
 
 
 # ---------------------------------------------------------------- masterplan
@@ -316,7 +305,7 @@ class IndicatorBase(Strict):
 
 
 class IndicatorCreate(IndicatorBase):
-    code: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+    code: Annotated[str, Field(min_length=1, max_length=40, pattern=CODE_PATTERN)]
     programme_id: DbId | None = Field(None, description="Empty for an indicator of a whole dimension")
     dimension: str | None = Field(None, max_length=30, description="Required when there is no programme")
     element: str | None = Field(None, max_length=40)
@@ -413,7 +402,10 @@ class DimensionSummaryRead(BaseModel):
     budget_total: Decimal
     achievement: float | None
     elements: list[ScoreRead]
-    status_counts: dict[str, int]
+    status_counts: dict[str, int] = Field(
+        description="Programmes whose years include the year, per status of that year (every status, "
+        "zero included); a year not reported yet counts as planned, as on the roadmap"
+    )
 
 
 class AchievementReport(BaseModel):

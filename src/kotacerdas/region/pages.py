@@ -26,7 +26,7 @@ from kotacerdas.region.models import OFFICE_KINDS, Area, Region
 from kotacerdas.region.schemas import OfficeCreate, OfficeUpdate
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, csrf_protect, language
 from kotacerdas.web.render import render
-from kotacerdas.web.schemas import MAX_ID, form_problem
+from kotacerdas.web.schemas import MAX_ID, form_errors
 
 router = APIRouter(include_in_schema=False)
 CSRF = [Depends(csrf_protect)]
@@ -232,8 +232,10 @@ def office_create(
     except (ValidationError, KotaCerdasError) as exc:
         if isinstance(exc, KotaCerdasError) and exc.status not in (409, 422):
             raise
-        error, errors = form_problem(exc, language(request))
-        return _offices_page(request, session, region, error=error, errors=errors, form=values, status=422)
+        errors = form_errors(exc, language(request))
+        return _offices_page(
+            request, session, region, error=errors.general, errors=errors, form=values, status=422
+        )
     return RedirectResponse("/admin/offices?done=created", status_code=303)
 
 
@@ -293,6 +295,8 @@ def office_update(
     except (ValidationError, KotaCerdasError) as exc:
         if isinstance(exc, KotaCerdasError) and exc.status not in (409, 422):
             raise
-        error, errors = form_problem(exc, language(request))
-        return _office_edit_page(request, region, values, office_id, error=error, errors=errors, status=422)
+        errors = form_errors(exc, language(request))
+        return _office_edit_page(
+            request, region, values, office_id, error=errors.general, errors=errors, status=422
+        )
     return RedirectResponse("/admin/offices?done=updated", status_code=303)

@@ -1,5 +1,6 @@
 """Shapes every JSON API shares: the error body and its OpenAPI declarations, constrained field types,
-and the translation of a schema's validation errors into messages next to form fields.
+the request-body bases, and the one translation of a refused form (a schema's validation errors or a
+service's refusal) into messages next to its fields, used by every domain's pages.
 
 The field types refuse what the databases would refuse later (a NUL character in text, an integer
 beyond a 32-bit key), so bad input stops at the schema as a 422 instead of reaching SQL as a 500.
@@ -8,6 +9,7 @@ beyond a 32-bit key), so bad input stops at the schema as a 422 instead of reach
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
@@ -32,6 +34,20 @@ CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f"
 CONTROL = re.compile(f"[{CONTROL_CHARS}]")
 NO_NUL = f"^[^{CONTROL_CHARS}]*$"
 EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+$"
+# the codes people give things (programme and indicator codes): no spaces, no leading punctuation
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+
+
+def has_control(value: Any) -> bool:
+    """Whether a text, or any text inside a list or dict (keys too), holds a refused control character."""
+    if isinstance(value, str):
+        return CONTROL.search(value) is not None
+    if isinstance(value, list):
+        return any(has_control(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_control(k) or has_control(v) for k, v in value.items())
+    return False
+
 
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Email = Annotated[
@@ -138,43 +154,106 @@ WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 
 # ---------------------------------------------------------------- forms
 
-_FIELD_MESSAGES = {
+# what a schema's complaint says next to a form field, by pydantic's error type; the {placeholders}
+# are filled from the complaint's context (FIELD_LIMITS)
+FIELD_MESSAGES = {
     "missing": _("This field is required."),
     "string_too_short": _("This is too short (at least {min_length} characters)."),
     "string_too_long": _("This is too long (at most {max_length} characters)."),
     "too_short": _("Choose at least {min_length}."),
+    "too_long": _("There are too many entries (at most {max_length})."),
     "literal_error": _("Choose one of the options."),
     "enum": _("Choose one of the options."),
-    "int_parsing": _("Enter a whole number."),
     "bool_parsing": _("Choose yes or no."),
+    "bool_type": _("Choose yes or no."),
+    "int_parsing": _("Enter a whole number."),
+    "int_type": _("Enter a whole number."),
+    "int_from_float": _("Enter a whole number."),
+    "float_parsing": _("Enter a number."),
+    "float_type": _("Enter a number."),
+    "decimal_parsing": _("Enter a number."),
+    "decimal_type": _("Enter a number."),
+    "decimal_max_digits": _("This number has too many digits."),
+    "decimal_whole_digits": _("This number has too many digits."),
+    "decimal_max_places": _("This number has too many decimal places."),
+    "greater_than_equal": _("This number is too small (at least {ge})."),
+    "greater_than": _("This number must be more than {gt}."),
+    "less_than_equal": _("This number is too large (at most {le})."),
+    "less_than": _("This number must be less than {lt}."),
+    "string_pattern_mismatch": _("This value is not valid."),
+    "url_parsing": _("Enter a full web address, starting with https://."),
+    "url_scheme": _("Enter a full web address, starting with https://."),
+    "url_type": _("Enter a full web address, starting with https://."),
+    "url_too_long": _("This web address is too long."),
+    "date_from_datetime_parsing": _("Enter a date."),
+    "date_parsing": _("Enter a date."),
+    "date_type": _("Enter a date."),
 }
+# a pattern says more than "not valid" where the pattern is one of ours
+PATTERN_MESSAGES = {
+    CODE_PATTERN: _("Use letters, digits and . _ / - only, starting with a letter or digit."),
+    EMAIL_PATTERN: _("Enter a valid e-mail address."),
+}
+CONTROL_MESSAGE = _("This text contains control characters; remove them.")
+FIELD_LIMITS = ("min_length", "max_length", "ge", "gt", "le", "lt")
+GENERAL = _("Please correct the marked fields.")
 
 
-def field_errors(exc: ValidationError, lang: str) -> dict[str, str]:
-    """Field name → translated message, for showing a schema's complaints next to form fields."""
-    out: dict[str, str] = {}
-    for err in exc.errors():
-        loc = err.get("loc", ())
-        name = str(loc[0]) if loc else ""
-        if name in out:
-            continue
-        ctx = err.get("ctx") or {}
-        message = _FIELD_MESSAGES.get(err["type"], _("This value is not valid."))
-        if err["type"] in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
-            message = _FIELD_MESSAGES["missing"]
-        params = {k: v for k, v in ctx.items() if k in ("min_length", "max_length")}
-        out[name] = gettext(lang, message, **params)
-    return out
+class FormErrors(dict[str, str]):
+    """Field name → translated message; ``general`` is the message shown above the form."""
+
+    general: str = ""
 
 
-def form_problem(exc: ValidationError | KotaCerdasError, lang: str) -> tuple[str, dict[str, str]]:
-    """(message above the form, messages by field) for a form the schema or the service refused."""
+def _field_message(err: Any) -> tuple[str, dict[str, str]]:
+    kind, ctx, given = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind in ("string_pattern_mismatch", "value_error") and has_control(given):
+        # NO_NUL on a constrained string, or a domain's own check of every text (masterplan)
+        return CONTROL_MESSAGE, {}
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
+        return FIELD_MESSAGES["missing"], {}
+    if kind == "string_too_short" and isinstance(given, str) and not given.strip():
+        return FIELD_MESSAGES["missing"], {}  # left empty: "required" says more than a length
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MESSAGES:
+        return PATTERN_MESSAGES[ctx["pattern"]], {}
+    message = FIELD_MESSAGES.get(kind, _("This value is not valid."))
+    return message, {k: str(v) for k, v in ctx.items() if k in FIELD_LIMITS}
+
+
+def form_errors(
+    exc: ValidationError | KotaCerdasError,
+    lang: str,
+    *,
+    rename: Mapping[str, str] | None = None,
+    fields: Mapping[str, str] | None = None,
+) -> FormErrors:
+    """The messages for a form that the schema or the service refused: one per field, and the one above it.
+
+    A schema's complaint goes next to its top-level field (a nested one counts as its list; the first
+    complaint about a field wins), renamed by ``rename`` where the form calls a field differently;
+    the message above says to correct the marked fields. A service's refusal is its own message,
+    above the form and next to the field ``fields`` gives for its message id, else next to every
+    field its details name.
+    """
+    out = FormErrors()
     if isinstance(exc, ValidationError):
-        return gettext(lang, _("Please correct the marked fields.")), field_errors(exc, lang)
+        for err in exc.errors():
+            loc = err.get("loc", ())
+            if not loc:
+                continue  # about the whole form: the message above covers it
+            name = (rename or {}).get(str(loc[0]), str(loc[0]))
+            if name not in out:
+                message, params = _field_message(err)
+                out[name] = gettext(lang, message, **params)
+        out.general = gettext(lang, GENERAL)
+        return out
     message = exc.translated(lang)
-    fields: dict[str, str] = {}
-    if isinstance(exc.details, list):
+    mapped = (fields or {}).get(exc.message)
+    if mapped:
+        out[mapped] = message
+    elif isinstance(exc.details, list):
         for detail in exc.details:
             if isinstance(detail, dict) and isinstance(detail.get("field"), str):
-                fields[detail["field"]] = message
-    return message, fields
+                out[(rename or {}).get(detail["field"], detail["field"])] = message
+    out.general = message
+    return out
