@@ -100,8 +100,7 @@ def _require_csrf(request: Request, principal: Principal) -> None:
 
 
 def _region(session: Session, principal: Principal, code: str) -> Region:
-    access.require_login(principal)  # anonymous learns nothing, not even whether the region exists
-    return regions.get_region_by_code(session, code)
+    return auth.access_region(session, principal=principal, code=code)
 
 
 # ---------------------------------------------------------------- login and account

@@ -26,6 +26,7 @@ from kotacerdas.errors import (
 from kotacerdas.i18n import _
 from kotacerdas.kit.time import utcnow
 from kotacerdas.region import service as region_service
+from kotacerdas.region.models import Region
 
 KEY_PREFIX = "kc_"
 
@@ -36,6 +37,16 @@ def _sha256(token: str) -> str:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- access
+
+
+def access_region(session: Session, *, principal: Principal, code: str) -> Region:
+    """The region named in a URL, once the caller is logged in: anonymous learns nothing, not even
+    whether the region exists. What the caller may do there is checked by the caller's service."""
+    require_login(principal)
+    return region_service.get_region_by_code(session, code)
 
 
 # ---------------------------------------------------------------- audit

@@ -15,12 +15,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth.access import Principal, require_login
+from kotacerdas.auth import service as auth
+from kotacerdas.auth.access import Principal
 from kotacerdas.config import Settings
 from kotacerdas.kit.files import DirectoryStore
 from kotacerdas.masterplan import achievement, schemas as s, service
 from kotacerdas.masterplan.models import Indicator, Masterplan
-from kotacerdas.region import service as regions
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, get_settings, language
 from kotacerdas.web.schemas import MAX_ID, READ_ERRORS, WRITE_ERRORS, error_responses
 
@@ -39,8 +39,7 @@ DOWNLOAD_ERRORS = error_responses(401, 403, 404, 422, by_reference=True)
 
 
 def _region_id(session: Session, principal: Principal, region_code: str) -> int:
-    require_login(principal)  # anonymous learns nothing, not even whether the region exists
-    return regions.get_region_by_code(session, region_code).id
+    return auth.access_region(session, principal=principal, code=region_code).id
 
 
 def _detail(session: Session, *, region_id: int, plan: Masterplan) -> s.MasterplanDetail:

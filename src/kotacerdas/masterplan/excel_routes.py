@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from kotacerdas.auth.access import Principal, require_login, require_read, require_region_admin
+from kotacerdas.auth import service as auth
+from kotacerdas.auth.access import Principal, require_read, require_region_admin
 from kotacerdas.config import Settings
 from kotacerdas.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from kotacerdas.framework import service as framework
@@ -88,8 +89,7 @@ def _export(session: Session, region: Region, principal: Principal, masterplan_i
 
 
 def _region(session: Session, principal: Principal, region_code: str) -> Region:
-    require_login(principal)  # anonymous learns nothing, not even whether the region exists
-    return regions.get_region_by_code(session, region_code)
+    return auth.access_region(session, principal=principal, code=region_code)
 
 
 @api.get(

@@ -68,15 +68,13 @@ def readable_regions(session: Session, principal: Principal) -> Sequence[Region]
 
 
 def readable_region(session: Session, principal: Principal, code: str) -> Region:
-    access.require_login(principal)
-    region = regions.get_region_by_code(session, code)
+    region = auth.access_region(session, principal=principal, code=code)
     access.require_read(principal, region.id, READ)
     return region
 
 
 def admin_region(session: Session, principal: Principal, code: str) -> Region:
-    access.require_login(principal)
-    region = regions.get_region_by_code(session, code)
+    region = auth.access_region(session, principal=principal, code=code)
     access.require_region_admin(principal, region.id, WRITE)
     return region
 
