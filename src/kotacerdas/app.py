@@ -20,6 +20,9 @@ from kotacerdas.web.deps import ANON_COOKIE, LANG_COOKIE
 
 # modules whose `router` is included, in the order their paths should match
 ROUTERS = [
+    "kotacerdas.hub.api",
+    "kotacerdas.hub.subscriptions_api",
+    "kotacerdas.hub.temporal_api",
     "kotacerdas.framework.api",
     "kotacerdas.region.api",
     "kotacerdas.auth.api",
@@ -59,12 +62,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.session_factory = make_session_factory(engine)
 
     web_errors.install(app)
+    from kotacerdas.hub.problems import problem_response
+
+    web_errors.register_renderer("/ngsi-ld/", problem_response)
 
     @app.middleware("http")
     async def _edges(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        limit = settings.upload_max_bytes + 64 * 1024
+        hub = request.url.path.startswith("/ngsi-ld/")
+        limit = settings.hub_max_body_bytes if hub else settings.upload_max_bytes + 64 * 1024
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
+        if length and length.isdigit() and int(length) > limit and not hub:
             from kotacerdas.errors import PayloadTooLarge
             from kotacerdas.web.render import format_number
 

@@ -160,7 +160,13 @@ def _register_domain_commands() -> None:
     """Domains add their own command groups (masterplan import/export, demo...)."""
     import importlib
 
-    for module_name, attr in (("kotacerdas.masterplan.cli", "app"), ("kotacerdas.demo.cli", "register")):
+    for module_name, attr in (
+        ("kotacerdas.masterplan.cli", "app"),
+        ("kotacerdas.hub.cli", "app"),
+        ("kotacerdas.hub.cli_ingest", "register"),
+        ("kotacerdas.worker", "register"),
+        ("kotacerdas.demo.cli", "register"),
+    ):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

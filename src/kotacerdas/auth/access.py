@@ -20,6 +20,9 @@ PERMISSIONS: dict[str, str] = {
     "realisation:write": _(
         "Enter indicator realisations (own office's programmes only, if the key has an office)"
     ),
+    "hub:read": _("Read hub entity types that are not public"),
+    "hub:write": _("Create, change and delete hub entities (only the key's entity types, if it has any)"),
+    "hub:subscribe": _("Create and manage hub subscriptions"),
 }
 
 Level = Literal["read", "write"]

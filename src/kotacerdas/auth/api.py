@@ -334,6 +334,7 @@ def create_api_key(
         name=body.name,
         permissions=body.permissions,
         office_id=body.office_id,
+        entity_types=body.entity_types,
     )
     return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(key).model_dump(), "secret": secret})
 

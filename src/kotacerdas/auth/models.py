@@ -58,6 +58,8 @@ class ApiKey(Timestamped, Base):
     prefix: Mapped[str] = mapped_column(String(12), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # the hub: entity types (expanded IRIs) the key may write; None = every type
+    entity_types: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL"), default=None
     )

@@ -263,7 +263,7 @@ def _keys_page(
         "created": created,
         "error": error,
         "errors": errors or {},
-        "form": form or {"name": "", "permissions": [], "office_id": ""},
+        "form": form or {"name": "", "permissions": [], "office_id": "", "entity_types": ""},
         "flash": flash,
     }
     return render(request, "auth/api_keys.html", context, status)
@@ -284,12 +284,24 @@ def api_key_create(
     name: TextField = "",
     permissions: Annotated[list[str] | None, Form()] = None,
     office_id: TextField = "",
+    entity_types: TextField = "",
 ) -> Response:
     region = own_region(session, principal)
-    form = {"name": name, "permissions": permissions or [], "office_id": office_id}
+    form = {
+        "name": name,
+        "permissions": permissions or [],
+        "office_id": office_id,
+        "entity_types": entity_types,
+    }
     try:
+        types = [t.strip() for t in entity_types.replace("\n", ",").split(",") if t.strip()]
         data = ApiKeyCreate.model_validate(
-            {"name": name, "permissions": permissions or [], "office_id": office_id or None}
+            {
+                "name": name,
+                "permissions": permissions or [],
+                "office_id": office_id or None,
+                "entity_types": types or None,
+            }
         )
         key, secret = auth.create_api_key(
             session,
@@ -298,6 +310,7 @@ def api_key_create(
             name=data.name,
             permissions=data.permissions,
             office_id=data.office_id,
+            entity_types=data.entity_types,
         )
     except (ValidationError, ValidationFailed) as exc:
         errors = form_errors(exc, language(request))

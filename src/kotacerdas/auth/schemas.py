@@ -124,6 +124,11 @@ class PermissionRead(BaseModel):
     description: str
 
 
+EntityTypeName = Annotated[
+    str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\s<>\"'=;()\\]+$")
+]
+
+
 class ApiKeyCreate(Strict):
     name: KeyName
     permissions: list[PermissionCode] = Field(
@@ -131,6 +136,12 @@ class ApiKeyCreate(Strict):
     )
     office_id: DbId | None = Field(
         None, description="Bind the key to one office; an office operator's keys always are"
+    )
+    entity_types: list[EntityTypeName] | None = Field(
+        None,
+        max_length=100,
+        description="The hub entity types the key may write (short names such as TrafficFlowObserved, "
+        "or full IRIs); null or empty: every type",
     )
 
 
@@ -140,6 +151,9 @@ class ApiKeyRead(ReadModel):
     prefix: str = Field(description="The first characters of the secret, to recognise the key")
     office_id: int | None
     permissions: list[str]
+    entity_types: list[str] | None = Field(
+        description="Hub entity types (IRIs) the key may write; null: every type"
+    )
     created_at: UtcDateTime
     last_used_at: UtcDateTime | None
     revoked_at: UtcDateTime | None

@@ -463,6 +463,16 @@ def change_password(
 # ---------------------------------------------------------------- API keys
 
 
+def _expand_types(names: list[str] | None) -> list[str] | None:
+    """Hub entity type names to IRIs, as the hub stores them (core @context: default vocabulary)."""
+    from kotacerdas.hub.context import DEFAULT_VOCAB
+
+    cleaned = [n.strip() for n in names or [] if n.strip()]
+    if not cleaned:
+        return None
+    return sorted({n if ":" in n else DEFAULT_VOCAB + n for n in cleaned})
+
+
 def create_api_key(
     session: Session,
     *,
@@ -471,6 +481,7 @@ def create_api_key(
     name: str,
     permissions: list[str],
     office_id: int | None = None,
+    entity_types: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the key row and the secret, which is shown once and never stored."""
     require_login(principal)
@@ -502,6 +513,7 @@ def create_api_key(
         prefix=secret[:11],
         key_hash=_sha256(secret),
         permissions=sorted(set(permissions)),
+        entity_types=_expand_types(entity_types),
         created_by_id=principal.user_id,
     )
     session.add(key)

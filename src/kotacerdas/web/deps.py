@@ -87,7 +87,7 @@ def get_principal(request: Request, session: DbSession) -> Principal:
     if (
         principal.kind == "user"
         and request.method in UNSAFE
-        and request.url.path.startswith("/api/")
+        and request.url.path.startswith(("/api/", "/ngsi-ld/", "/open311/"))
         and not request.url.path.startswith("/api/v1/auth/")
     ):
         check_csrf_value(request, request.headers.get(CSRF_HEADER, ""))
