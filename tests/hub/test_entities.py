@@ -444,3 +444,38 @@ def _dumps(value: Any) -> bytes:
     import json
 
     return json.dumps(value).encode()
+
+
+def test_batch_delete_as_json_ld_needs_no_context(ngsi: Any) -> None:
+    ngsi.post("/entities", json=traffic(1))
+    resp = ngsi.post("/entityOperations/delete", content=_dumps([traffic(1)["id"]]), headers=LD)
+    assert resp.status_code == 204
+    assert ngsi.get("/entities/" + traffic(1)["id"]).status_code == 404
+
+
+def test_link_headers_of_other_relations_are_ignored(ngsi: Any) -> None:
+    ngsi.post("/entities", json=traffic(1))
+    other = '<https://example.org/doc>; rel="describedby"'
+    resp = ngsi.get("/entities/" + traffic(1)["id"], headers={"Link": other})
+    assert resp.status_code == 200 and resp.json()["intensity"]["value"] == 100
+
+
+def test_geo_query_on_another_geoproperty_is_not_cut_by_the_location_box(ngsi: Any) -> None:
+    entity = {
+        "id": "urn:ngsi-ld:Device:jember:cam-1",
+        "type": "Device",
+        "location": {"type": "Point", "coordinates": [113.0, -8.0]},
+        "observationSpace": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [113.70, -8.17]},
+        },
+    }
+    assert ngsi.post("/entities", json=entity).status_code == 201
+    params = {
+        "type": "Device",
+        "georel": "near;maxDistance==500",
+        "geometry": "Point",
+        "coordinates": "[113.7001,-8.1701]",
+        "geoproperty": "observationSpace",
+    }
+    assert [e["id"] for e in ngsi.get("/entities", params=params).json()] == [entity["id"]]

@@ -524,7 +524,10 @@ async def batch_delete(request: Request) -> Response:
         )
         return call.batch_result(outcome)
 
-    return await handle(request, work, params=frozenset(["local"]), body=True, accept=False)
+    # a list of ids has nothing to expand: accept it as application/ld+json without an @context
+    return await handle(
+        request, work, params=frozenset(["local"]), body=True, accept=False, context_optional=True
+    )
 
 
 # ----------------------------------------------------------------------------------- discovery

@@ -206,7 +206,7 @@ def _context_from_link(request: Request) -> str | None:
             if not url.startswith(("http://", "https://")):
                 raise BadRequestData("The Link header's @context must be an http(s) URL.")
             return url
-    raise BadRequestData(f'The Link header carries no rel="{CONTEXT_REL}" @context.')
+    return None  # other relations (or a malformed link) say nothing about the @context
 
 
 def negotiate(request: Request, *, geo: bool = False) -> str:
@@ -240,7 +240,7 @@ def negotiate(request: Request, *, geo: bool = False) -> str:
 
 
 async def read_body(
-    request: Request, settings: Settings, *, patch: bool = False
+    request: Request, settings: Settings, *, patch: bool = False, context_optional: bool = False
 ) -> tuple[Any, ContextValue, bool]:
     """(parsed JSON, @context value, the body carried its own @context) for POST/PATCH/PUT."""
     media = _content_type(request)
@@ -271,7 +271,7 @@ async def read_body(
                 "With Content-Type application/ld+json the @context goes in the body, not in a Link header."
             )
         contexts = _body_contexts(data)
-        if contexts is None:
+        if contexts is None and not context_optional:
             raise BadRequestData("A JSON-LD body (application/ld+json) must carry an @context.")
         return data, contexts, True
     if _body_contexts(data, strict=False) is not None:
@@ -317,6 +317,7 @@ async def handle(
     patch: bool = False,
     accept: bool = True,
     geo: bool = False,
+    context_optional: bool = False,
 ) -> Response:
     settings: Settings = request.app.state.settings
     query = check_params(request, params)
@@ -324,7 +325,9 @@ async def handle(
     data: Any = None
     ctx_value: ContextValue = None
     if body:
-        data, ctx_value, _in_body = await read_body(request, settings, patch=patch)
+        data, ctx_value, _in_body = await read_body(
+            request, settings, patch=patch, context_optional=context_optional
+        )
     else:
         ctx_value = _context_from_link(request)
     engine = request.app.state.engine

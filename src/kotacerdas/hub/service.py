@@ -7,7 +7,6 @@ Inputs are NGSI-LD JSON (dicts) plus the @context they were written with; output
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -721,10 +720,9 @@ def query_entities(session: Session, *, region_id: int, query: EntityQuery) -> Q
         params.extend(sorted(query.only_types))
     python_checks: list[Callable[[Entity], bool]] = []
     if query.id_pattern:
-        try:
-            pattern = re.compile(query.id_pattern)
-        except re.error as exc:
-            raise BadRequestData(f"idPattern is not a valid regular expression: {exc}.") from exc
+        from kotacerdas.hub.patterns import compile_pattern
+
+        pattern = compile_pattern(query.id_pattern, "idPattern")
         python_checks.append(lambda e: pattern.search(e.id) is not None)
     if query.q is not None:
         from kotacerdas.hub import q as qlang
@@ -741,7 +739,9 @@ def query_entities(session: Session, *, region_id: int, query: EntityQuery) -> Q
         python_checks.append(lambda e: any(a in e.attrs for a in wanted))
     geo = query.geo
     if geo is not None:
-        box = geo.bbox()
+        from kotacerdas.hub.entity import LOCATION
+
+        box = geo.bbox() if geo.geoproperty == LOCATION else None  # the bbox columns are of location
         if box is not None:
             where.append(
                 "e.min_lat IS NOT NULL AND e.min_lon <= ? AND e.max_lon >= ? AND e.min_lat <= ? AND e.max_lat >= ?"
