@@ -328,7 +328,7 @@ class Parser:
                 return {"type": GEOPROPERTY, "value": _check_geometry(raw, name)}
             if kind is not None:
                 raise BadRequestData(f"The attribute {name} has an unknown type {kind!r}.")
-            kind = next((MEMBER_KIND[m] for m in MEMBER_KIND if m in raw), None)
+            kind = next((MEMBER_KIND[m] for m in MEMBER_KIND if m in raw and m != "value"), None)
             if kind is None:
                 if "value" in raw:
                     kind = (
