@@ -101,4 +101,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module_name in ROUTERS:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
+    from kotacerdas.kit.runtime import tune_gc
+
+    tune_gc()
     return app

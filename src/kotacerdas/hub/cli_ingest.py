@@ -186,6 +186,9 @@ def ingest_mqtt(
         batch_size=batch_size,
         batch_ms=batch_ms,
     )
+    from kotacerdas.kit.runtime import tune_gc
+
+    tune_gc()
     ingest = MqttIngest(make_session_factory(engine), api_key=key, config=config)
     stop = threading.Event()
 
