@@ -5,12 +5,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export KOTACERDAS_DATA_DIR ?= data
 
-.PHONY: install demo serve test test-fast check lint format migration-regen clean i18n
+.PHONY: install demo serve test test-fast check lint format migration-regen clean i18n bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+.venv-clients/.installed: tests/clients/requirements-ngsildclient.txt ## NGSI-LD client libraries for tests/hub/test_ngsildclient.py, in their own venv (their pins clash with ours)
+	$(PYTHON) -m venv .venv-clients
+	.venv-clients/bin/pip install --quiet -r tests/clients/requirements-ngsildclient.txt
+	touch .venv-clients/.installed
 
 install: $(STAMP)
 
@@ -20,11 +25,14 @@ demo: $(STAMP) ## fresh demo database (Jember, Probolinggo, Jombang) served at h
 serve: $(STAMP)
 	$(BIN)/kotacerdas serve
 
-test: $(STAMP) ## every test; PostgreSQL, Mosquitto and Chromium tests skip (and say so) when those are missing
+test: $(STAMP) .venv-clients/.installed ## every test; PostgreSQL, Mosquitto and Chromium tests skip (and say so) when those are missing
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	KOTACERDAS_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)
+
+bench: $(STAMP) ## the hub's benchmarks with their ceilings and targets (a few minutes): BENCH=upsert|mqtt|queries|notify, BENCH_ARGS=--quick
+	$(BIN)/python -m bench.run $(BENCH) $(BENCH_ARGS)
 
 check: $(STAMP) ## ruff and mypy (strict)
 	$(BIN)/ruff check src tests
@@ -39,7 +47,7 @@ migration-regen: $(STAMP) ## before the first release only: rebuild the single i
 	./scripts/regen_initial_migration.sh
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-clients build dist .pytest_cache .mypy_cache .ruff_cache
 
 i18n: $(STAMP) ## extract message ids and update the id/en catalogs (then translate the new entries in locale/id)
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k _n:1,2 --no-location --sort-output --project kotacerdas --version 0.1.0 -o src/kotacerdas/locale/messages.pot .

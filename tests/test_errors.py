@@ -22,6 +22,7 @@ def settings(tmp_path: Path) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=8,
         argon2_parallelism=1,
+        embedded_worker=False,
     )
 
 

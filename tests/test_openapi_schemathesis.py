@@ -53,6 +53,7 @@ def _settings(**overrides: Any) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=8,
         argon2_parallelism=1,
+        embedded_worker=False,
         **overrides,
     )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -44,7 +45,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if not settings.database_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        stop = None
+        if settings.embedded_worker:
+            from kotacerdas.worker import start_embedded
+
+            stop = start_embedded(application)
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kotacerdas",
         version=__version__,
         description="Smart-city platform for Indonesian regional governments (Pemda). "

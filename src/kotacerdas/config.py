@@ -59,17 +59,24 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes.")
     # the hub (NGSI-LD)
     hub_max_body_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest NGSI-LD request body, in bytes (a batch of 1,000 entities)."
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest NGSI-LD request body, in bytes (a batch of 1,000 entities).",
     )
-    hub_default_limit: int = Field(20, ge=1, le=1000, description="Entities per page when a query sets no limit.")
+    hub_default_limit: int = Field(
+        20, ge=1, le=1000, description="Entities per page when a query sets no limit."
+    )
     hub_max_limit: int = Field(1000, ge=1, le=10000, description="Largest `limit` a query may ask for.")
     hub_temporal_limit: int = Field(
         30, ge=1, le=10000, description="Attribute instances per page of a temporal query (206 beyond it)."
     )
     hub_context_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a remote @context.")
-    hub_context_cache_seconds: float = Field(3600.0, ge=0, description="How long a fetched @context is reused.")
+    hub_context_cache_seconds: float = Field(
+        3600.0, ge=0, description="How long a fetched @context is reused."
+    )
     hub_read_default: Literal["public", "key"] = Field(
-        "public", description="Whether hub entity types can be read without a key unless a region says otherwise."
+        "public",
+        description="Whether hub entity types can be read without a key unless a region says otherwise.",
     )
     hub_history_retention_days: int = Field(
         0, ge=0, description="Delete hub history older than this many days (0: keep everything)."
@@ -78,20 +85,28 @@ class Settings(BaseSettings):
         0, ge=0, description="Replace numeric hub history older than this by period averages (0: never)."
     )
     hub_downsample_period: str = Field("PT1H", description="Period of the averages that replace old history.")
-    mqtt_host: str = Field("127.0.0.1", description="MQTT broker for `kotacerdas ingest mqtt` and `simulate`.")
+    mqtt_host: str = Field(
+        "127.0.0.1", description="MQTT broker for `kotacerdas ingest mqtt` and `simulate`."
+    )
     mqtt_port: int = Field(1883, description="MQTT broker port.")
     mqtt_username: str = Field("", description="MQTT user name (empty: anonymous).")
     mqtt_password: str = Field("", description="MQTT password.")
     mqtt_client_id: str = Field(
-        "kotacerdas-ingest", description="Client id of the ingest's persistent MQTT session (one per ingest process)."
+        "kotacerdas-ingest",
+        description="Client id of the ingest's persistent MQTT session (one per ingest process).",
     )
     mqtt_batch_size: int = Field(5000, ge=1, description="Most MQTT messages written in one transaction.")
-    mqtt_batch_ms: int = Field(50, ge=1, description="Longest wait, in ms, before a partial MQTT batch is written.")
+    mqtt_batch_ms: int = Field(
+        50, ge=1, description="Longest wait, in ms, before a partial MQTT batch is written."
+    )
     notify_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a subscriber's endpoint.")
-    notify_max_attempts: int = Field(8, ge=1, description="Attempts to deliver a notification before giving up.")
+    notify_max_attempts: int = Field(
+        8, ge=1, description="Attempts to deliver a notification before giving up."
+    )
     worker_poll_ms: int = Field(20, ge=1, description="How often the worker looks for changes, in ms.")
     embedded_worker: bool = Field(
-        True, description="Run the background worker inside `kotacerdas serve` (false: run `kotacerdas worker`)."
+        True,
+        description="Run the background worker inside `kotacerdas serve` (false: run `kotacerdas worker`).",
     )
 
     @model_validator(mode="after")

@@ -67,7 +67,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # a unit of work that will write takes the write lock up front: a read-then-write transaction
+        # that started as a reader fails at once ("database is locked") if another writer commits first
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -75,6 +77,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 AfterCommit = Callable[[], None]
+WRITE_OPTION = "kotacerdas_write"
+
+
+def will_write(session: Session) -> None:
+    """Declare, before the first statement, that this unit of work writes (SQLite: BEGIN IMMEDIATE)."""
+    session.connection(execution_options={WRITE_OPTION: True})
 
 
 def after_commit(session: Session, effect: AfterCommit) -> None:
@@ -105,10 +113,15 @@ def run_after_rollback(session: Session) -> None:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit on success, roll back on error, then run after-commit effects."""
+def unit_of_work(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
+    """Commit on success, roll back on error, then run after-commit effects.
+
+    ``write=True`` for a unit of work that changes data (see ``will_write``).
+    """
     session = factory()
     try:
+        if write:
+            will_write(session)
         yield session
         session.commit()
     except BaseException:

@@ -2,6 +2,19 @@
 
 from kotacerdas.auth.models import ApiKey, AuditEntry, User, UserSession
 from kotacerdas.db import Base
+from kotacerdas.hub.models import (
+    HubContextDoc,
+    HubEntity,
+    HubHistory,
+    HubTypeAttribute,
+    HubTypePolicy,
+)
+from kotacerdas.hub.models_subscriptions import (
+    HubDeletedEntity,
+    HubNotifyCursor,
+    HubNotifyOutbox,
+    HubSubscription,
+)
 from kotacerdas.masterplan.models import (
     Evidence,
     Indicator,
@@ -21,6 +34,15 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Evidence",
+    "HubContextDoc",
+    "HubDeletedEntity",
+    "HubEntity",
+    "HubHistory",
+    "HubNotifyCursor",
+    "HubNotifyOutbox",
+    "HubSubscription",
+    "HubTypeAttribute",
+    "HubTypePolicy",
     "Indicator",
     "IndicatorTarget",
     "Masterplan",

@@ -44,7 +44,7 @@ def context_add(
 ) -> None:
     """Preload the document for a context URL (replaces an earlier one)."""
     try:
-        with unit_of_work(_factory()) as session:
+        with unit_of_work(_factory(), write=True) as session:
             contexts.add_file(session, url=url, path=file)
     except NgsiError as exc:
         console.print(f"[red]Konteks ditolak / context refused: {exc.detail}[/red]")
@@ -55,7 +55,7 @@ def context_add(
 @context_app.command("list")
 def context_list() -> None:
     """The context documents the hub holds (preloaded or fetched earlier)."""
-    with unit_of_work(_factory()) as session:
+    with unit_of_work(_factory(), write=True) as session:
         rows = contexts.list_documents(session)
         table = Table("URL", "Sumber / source", "Disimpan / stored")
         for row in rows:
@@ -66,7 +66,7 @@ def context_list() -> None:
 @context_app.command("remove")
 def context_remove(url: Annotated[str, typer.Argument(help="The context URL")]) -> None:
     """Forget the stored document of a context URL."""
-    with unit_of_work(_factory()) as session:
+    with unit_of_work(_factory(), write=True) as session:
         removed = contexts.remove_document(session, url=url)
     if not removed:
         console.print(f"[red]Tidak ada konteks / no context:[/red] {url}")

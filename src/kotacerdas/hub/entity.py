@@ -377,9 +377,14 @@ class Parser:
         """The common shapes (a scalar Property, a Relationship to one URI) without the general path."""
         kind = raw.get("type")
         if kind == PROPERTY:
-            value = raw.get("value")
-            vt = type(value)
-            if not (vt is int or vt is bool or (vt is str and value != NULL) or (vt is float and math.isfinite(value))):
+            value: Any = raw.get("value")
+            vt: type = type(value)
+            if not (
+                vt is int
+                or vt is bool
+                or (vt is str and value != NULL)
+                or (vt is float and math.isfinite(value))
+            ):
                 return None
             if iri in GEO_ATTRIBUTES:
                 return None

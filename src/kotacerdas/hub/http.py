@@ -337,7 +337,7 @@ async def handle(
 
     def run() -> Response:
         ctx = resolver.resolve(ctx_value)
-        with unit_of_work(request.app.state.session_factory) as session:
+        with unit_of_work(request.app.state.session_factory, write=request.method != "GET") as session:
             principal = get_principal(request, session)
             region_id = access.tenant_region(session, request.headers.get(TENANT), settings.default_region)
             call = HubCall(

@@ -548,7 +548,7 @@ class MqttIngest:
     def _load_key(self) -> None:
         from kotacerdas.region import service as regions
 
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._session_factory, write=True) as session:
             principal = self._principal_or_none(session)
             if principal is None:
                 raise IngestError("The API key is unknown or revoked.")
@@ -569,7 +569,7 @@ class MqttIngest:
 
         todo = [m for m in batch if not m.done]
         dedupe = dedupe or any(m.dup for m in todo)
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._session_factory, write=True) as session:
             principal = self._principal(session)
             writable = self._routable(session, principal, todo)
             for chunk in _chunks(writable, hub.MAX_BATCH):
@@ -597,7 +597,7 @@ class MqttIngest:
             if m.done:
                 continue
             try:
-                with unit_of_work(self._session_factory) as session:
+                with unit_of_work(self._session_factory, write=True) as session:
                     principal = self._principal(session)
                     if self._routable(session, principal, [m]):
                         outcome = hub.upsert_entities(

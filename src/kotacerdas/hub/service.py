@@ -102,6 +102,7 @@ def _changed(session: Session, region_id: int) -> None:
 
 # ------------------------------------------------------------------------------- writing state
 
+
 def _write(session: Session, region_id: int, writes: list[store.Write], *, dedupe: bool = False) -> None:
     store.write_entities(store.connection(session), region_id, writes, dedupe=dedupe)
     _changed(session, region_id)
@@ -382,6 +383,9 @@ def delete_entities(
             pks.append(found[0])
             outcome.updated.append(entity_id)
     if pks:
+        from kotacerdas.hub import subscriptions
+
+        subscriptions.record_deletions(session, region_id, [current[eid][1] for eid in outcome.updated])
         store.delete_entities(conn, region_id, pks)
         _changed(session, region_id)
     return outcome

@@ -257,11 +257,23 @@ def history_rows(region_id: int, writes: Iterable[Write]) -> list[tuple[Any, ...
                 group[iri] = [current, inst]
         for (ts, observed_flag), group in groups.items():
             modified_of_group = group.pop("@m")
-            append((w.pk, ts, getrandbits(62), region_id, observed_flag, modified_of_group, dumps(group).decode()))
+            append(
+                (
+                    w.pk,
+                    ts,
+                    getrandbits(62),
+                    region_id,
+                    observed_flag,
+                    modified_of_group,
+                    dumps(group).decode(),
+                )
+            )
     return rows
 
 
-def record_history(conn: Connection, region_id: int, writes: Sequence[Write], *, dedupe: bool = False) -> None:
+def record_history(
+    conn: Connection, region_id: int, writes: Sequence[Write], *, dedupe: bool = False
+) -> None:
     rows = history_rows(region_id, writes)
     if dedupe:
         rows = [r for r in (_without_recorded(conn, r) for r in rows) if r is not None]
@@ -270,7 +282,9 @@ def record_history(conn: Connection, region_id: int, writes: Sequence[Write], *,
     if is_postgres(conn) and len(rows) > 50:
         raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cur:
-            copy_sql = "COPY hub_history (entity_pk, ts, iid, region_id, observed, modified_at, attrs) FROM STDIN"
+            copy_sql = (
+                "COPY hub_history (entity_pk, ts, iid, region_id, observed, modified_at, attrs) FROM STDIN"
+            )
             with cur.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -286,17 +300,25 @@ def _without_recorded(conn: Connection, row: tuple[Any, ...]) -> tuple[Any, ...]
     """Drop instances a redelivered message already recorded (same entity, time and value)."""
     entity_pk, ts, _iid, _region, observed, _modified, attrs_json = row
     found = execute(
-        conn, "SELECT attrs FROM hub_history WHERE entity_pk = ? AND ts = ? AND observed = ?", [entity_pk, ts, observed]
+        conn,
+        "SELECT attrs FROM hub_history WHERE entity_pk = ? AND ts = ? AND observed = ?",
+        [entity_pk, ts, observed],
     ).all()
     if not found:
         return row
     recorded: dict[str, list[dict[str, Any]]] = {}
     for (stored,) in found:
         for iri, value in _loads(stored).items():
-            recorded.setdefault(iri, []).extend(_plain(i) for i in (value if isinstance(value, list) else [value]))
+            recorded.setdefault(iri, []).extend(
+                _plain(i) for i in (value if isinstance(value, list) else [value])
+            )
     fresh: dict[str, Any] = {}
     for iri, value in orjson.loads(attrs_json).items():
-        kept = [i for i in (value if isinstance(value, list) else [value]) if _plain(i) not in recorded.get(iri, [])]
+        kept = [
+            i
+            for i in (value if isinstance(value, list) else [value])
+            if _plain(i) not in recorded.get(iri, [])
+        ]
         if kept:
             fresh[iri] = kept[0] if len(kept) == 1 else kept
     if not fresh:
@@ -313,11 +335,7 @@ class HistoryInstance:
     ts: int  # observedAt if ``observed`` else modifiedAt, µs
     observed: bool
     modified_at: int
-    iid: int
-
-    @property
-    def instance_id(self) -> str:
-        return f"urn:ngsi-ld:attribute:instance:{self.iid:x}"
+    iid: int  # the row's id; shared by the instances one write recorded at one instant
 
 
 def read_history(
@@ -366,7 +384,10 @@ def numeric_path_sql(conn: Connection, iri: str) -> tuple[str, list[Any]]:
             [iri, iri],
         )
     path = '$."' + iri.replace('"', '\\"') + '".value'
-    return ("CASE WHEN json_type(attrs, ?) IN ('integer', 'real') THEN json_extract(attrs, ?) END", [path, path])
+    return (
+        "CASE WHEN json_type(attrs, ?) IN ('integer', 'real') THEN json_extract(attrs, ?) END",
+        [path, path],
+    )
 
 
 def register_types(conn: Connection, region_id: int, entities: Iterable[Entity]) -> None:

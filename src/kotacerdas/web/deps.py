@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kotacerdas.auth import service as auth_service
 from kotacerdas.auth.access import ANONYMOUS, Principal
 from kotacerdas.config import Settings
-from kotacerdas.db import run_after_commit, run_after_rollback
+from kotacerdas.db import run_after_commit, run_after_rollback, will_write
 from kotacerdas.errors import CsrfFailed, NotAuthenticated
 from kotacerdas.i18n import LANGUAGES, _
 
@@ -38,6 +38,8 @@ def db_session(request: Request) -> Iterator[Session]:
     """
     session: Session = request.app.state.session_factory()
     try:
+        if request.method in UNSAFE:
+            will_write(session)
         yield session
         session.commit()
     except BaseException:
