@@ -242,6 +242,9 @@ def _start_simulator(settings: Settings, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - where to connect
 
     def _feed() -> None:
+        import logging
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the log
         url = f"http://{shown}:{port}"
         for _ in range(120):  # wait for the server to listen
             try:
