@@ -31,7 +31,7 @@ test: $(STAMP) .venv-clients/.installed ## every test; PostgreSQL, Mosquitto and
 test-fast: $(STAMP)
 	KOTACERDAS_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)
 
-bench: $(STAMP) ## the hub's benchmarks with their ceilings and targets (a few minutes): BENCH=upsert|mqtt|queries|notify, BENCH_ARGS=--quick
+bench: $(STAMP) ## the hub's benchmarks, ceilings and targets (~9 min; BENCH_ARGS=--quick ~5): BENCH=upsert|mqtt|queries|notify
 	$(BIN)/python -m bench.run $(BENCH) $(BENCH_ARGS)
 
 check: $(STAMP) ## ruff and mypy (strict)

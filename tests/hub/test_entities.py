@@ -479,3 +479,46 @@ def test_geo_query_on_another_geoproperty_is_not_cut_by_the_location_box(ngsi: A
         "geoproperty": "observationSpace",
     }
     assert [e["id"] for e in ngsi.get("/entities", params=params).json()] == [entity["id"]]
+
+
+def test_near_pages_come_nearest_first_like_a_full_sort(ngsi: Any) -> None:
+    import math
+    import random
+
+    rng = random.Random(7)
+    points = {}
+    batch = []
+    for n in range(300):
+        lon, lat = 113.70 + rng.uniform(-0.03, 0.03), -8.17 + rng.uniform(-0.03, 0.03)
+        entity_id = f"urn:ngsi-ld:PointOfInterest:jember:p{n}"
+        points[entity_id] = (lon, lat)
+        batch.append(
+            {
+                "id": entity_id,
+                "type": "PointOfInterest",
+                "location": {"type": "Point", "coordinates": [lon, lat]},
+            }
+        )
+    assert ngsi.post("/entityOperations/create", json=batch).status_code == 201
+
+    def metres(lon: float, lat: float) -> float:  # close enough to rank points a few km apart
+        dx = (lon - 113.70) * 111_320 * math.cos(math.radians(-8.17))
+        return math.hypot(dx, (lat + 8.17) * 110_574)
+
+    within = sorted((metres(*p), i) for i, p in points.items() if metres(*p) <= 2000)
+    params = {
+        "type": "PointOfInterest",
+        "georel": "near;maxDistance==2000",
+        "geometry": "Point",
+        "coordinates": "[113.70,-8.17]",
+        "count": "true",
+    }
+    got: list[str] = []
+    for offset in range(0, 60, 20):
+        page = ngsi.get("/entities", params={**params, "limit": 20, "offset": offset})
+        assert page.headers["ngsild-results-count"] == str(len(within))
+        got += [e["id"] for e in page.json()]
+    assert got == [i for _d, i in within[:60]]
+    first = ngsi.get("/entities", params={k: v for k, v in params.items() if k != "count"} | {"limit": 5})
+    assert [e["id"] for e in first.json()] == [i for _d, i in within[:5]]
+    assert 'rel="next"' in first.headers["link"]

@@ -316,6 +316,7 @@ def _batch_write(
         current = {}
         known = store.existing_ids(conn, region_id, [e.id for e in parsed])
     pending: dict[str, store.Write] = {}
+    reported: set[str] = set()
     for entity in parsed:
         previous = pending.get(entity.id)
         exists = entity.id in known or previous is not None
@@ -346,11 +347,9 @@ def _batch_write(
                     target.entity.types.append(type_)
             target.entity.modified_at = now
             pending[entity.id] = target
-        if entity.id in known:
-            if entity.id not in outcome.updated:
-                outcome.updated.append(entity.id)
-        elif entity.id not in outcome.created:
-            outcome.created.append(entity.id)
+        if entity.id not in reported:  # a set: list membership made big batches quadratic
+            reported.add(entity.id)
+            (outcome.updated if entity.id in known else outcome.created).append(entity.id)
     if pending:
         _write(session, region_id, list(pending.values()), dedupe=dedupe)
     return outcome
@@ -820,6 +819,58 @@ def query_entities(session: Session, *, region_id: int, query: EntityQuery) -> Q
 
 
 def _query_near(
+    conn: Any, base: str, params: list[Any], checks: list[Callable[[Entity], bool]], query: EntityQuery
+) -> QueryResult:
+    """near: nearest first. Candidates come from the bounding-box columns alone (no bodies), sorted by a
+    lower bound of their distance; bodies are read in that order only until the page is certain."""
+    from shapely.geometry import Point
+
+    from kotacerdas.hub.entity import LOCATION
+    from kotacerdas.hub.geo import haversine
+
+    geo = query.geo
+    ref = geo.reference
+    if not (isinstance(ref, Point) and geo.max_distance is not None and geo.geoproperty == LOCATION):
+        return _query_near_all(conn, base, params, checks, query)
+    x, y = ref.x, ref.y
+    boxes = store.execute(
+        conn,
+        f"SELECT e.pk, e.min_lon, e.min_lat, e.max_lon, e.max_lat FROM hub_entity e WHERE {base}",
+        params,
+    ).all()
+    candidates: list[tuple[float, int]] = []
+    for pk, min_lon, min_lat, max_lon, max_lat in boxes:
+        cx = min(max(x, min_lon), max_lon)
+        cy = min(max(y, min_lat), max_lat)
+        bound = haversine(x, y, cx, cy) * 0.99  # below the ellipsoidal distance, with room to spare
+        if bound <= geo.max_distance:
+            candidates.append((bound, pk))
+    candidates.sort()
+    need = query.offset + query.limit + 1
+    found: list[tuple[float, int, Entity]] = []
+    chunk = 64
+    for start in range(0, len(candidates), chunk):
+        part = candidates[start : start + chunk]
+        if not query.count and len(found) >= need:
+            found.sort(key=lambda item: (item[0], item[1]))
+            if part[0][0] > found[need - 1][0]:
+                break
+        marks = ",".join("?" * len(part))
+        rows = store.execute(
+            conn,
+            f"SELECT {store.ENTITY_COLUMNS} FROM hub_entity e WHERE e.pk IN ({marks})",
+            [pk for _b, pk in part],
+        ).all()
+        for row in rows:
+            pk, entity = store.row_entity(row)
+            if all(check(entity) for check in checks):
+                found.append((geo.distance_to(entity) or 0.0, pk, entity))
+    found.sort(key=lambda item: (item[0], item[1]))
+    page = [e for _d, _pk, e in found[query.offset : query.offset + query.limit]]
+    return QueryResult(page, len(found) if query.count else None, len(found) > query.offset + query.limit)
+
+
+def _query_near_all(
     conn: Any, base: str, params: list[Any], checks: list[Callable[[Entity], bool]], query: EntityQuery
 ) -> QueryResult:
     rows = store.execute(conn, f"SELECT {store.ENTITY_COLUMNS} FROM hub_entity e WHERE {base}", params).all()
