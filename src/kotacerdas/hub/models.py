@@ -44,7 +44,8 @@ class HubEntity(RegionOwned, Base):
         UniqueConstraint("region_id", "entity_id"),
         Index("ix_hub_entity_type", "region_id", "type", "pk"),
         Index("ix_hub_entity_modified", "region_id", "modified_at"),
-        Index("ix_hub_entity_geo", "region_id", "min_lat", "min_lon"),
+        # covering: near and the other geo-queries find their candidates without reading a row
+        Index("ix_hub_entity_geo", "region_id", "min_lat", "min_lon", "max_lat", "max_lon"),
     )
 
     pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -73,7 +73,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("region_id", "entity_id", name=op.f("uq_hub_entity_region_id_entity_id")),
     )
     with op.batch_alter_table("hub_entity", schema=None) as batch_op:
-        batch_op.create_index("ix_hub_entity_geo", ["region_id", "min_lat", "min_lon"], unique=False)
+        batch_op.create_index(
+            "ix_hub_entity_geo", ["region_id", "min_lat", "min_lon", "max_lat", "max_lon"], unique=False
+        )
         batch_op.create_index("ix_hub_entity_modified", ["region_id", "modified_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_hub_entity_region_id"), ["region_id"], unique=False)
         batch_op.create_index("ix_hub_entity_type", ["region_id", "type", "pk"], unique=False)
