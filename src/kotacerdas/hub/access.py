@@ -88,3 +88,32 @@ def private_types(
     keyed = frozenset(t for t, r in rows if r == "key")
     public = frozenset(t for t, r in rows if r == "public")
     return default == "key", keyed, public
+
+
+def set_type_policy(session: Session, *, region_id: int, type_iri: str, read: str) -> None:
+    """Mark an entity type of a region readable without a key (``public``) or with one (``key``)."""
+    from kotacerdas.hub.problems import BadRequestData
+
+    if read not in ("public", "key"):
+        raise BadRequestData("read must be public or key.")
+    conn = store.connection(session)
+    updated = store.execute(
+        conn,
+        "UPDATE hub_type_policy SET read = ? WHERE region_id = ? AND type = ?",
+        [read, region_id, type_iri],
+    )
+    if not updated.rowcount:
+        store.execute(
+            conn,
+            "INSERT INTO hub_type_policy (region_id, type, read) VALUES (?, ?, ?)",
+            [region_id, type_iri, read],
+        )
+
+
+def type_policies(session: Session, *, region_id: int) -> list[tuple[str, str]]:
+    rows = store.execute(
+        store.connection(session),
+        "SELECT type, read FROM hub_type_policy WHERE region_id = ? ORDER BY type",
+        [region_id],
+    ).all()
+    return [(t, r) for t, r in rows]

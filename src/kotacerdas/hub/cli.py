@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kotacerdas.config import get_settings
 from kotacerdas.db import make_engine, make_session_factory, unit_of_work
+from kotacerdas.errors import KotaCerdasError
 from kotacerdas.hub import contexts
 from kotacerdas.hub.problems import NgsiError
 
@@ -21,7 +22,12 @@ context_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(context_app, name="context")
-console = Console()
+policy_app = typer.Typer(
+    help="Which entity types can be read without a key (public) and which need one (key).",
+    no_args_is_help=True,
+)
+app.add_typer(policy_app, name="read-policy")
+console = Console(soft_wrap=True)
 
 
 def _factory() -> sessionmaker[Session]:
@@ -56,11 +62,14 @@ def context_add(
 def context_list() -> None:
     """The context documents the hub holds (preloaded or fetched earlier)."""
     with unit_of_work(_factory(), write=True) as session:
-        rows = contexts.list_documents(session)
-        table = Table("URL", "Sumber / source", "Disimpan / stored")
-        for row in rows:
-            table.add_row(row.url, row.source, row.stored_at.strftime("%Y-%m-%d %H:%M"))
-    console.print(table if rows else "Belum ada konteks tersimpan / no stored contexts.")
+        rows = [
+            (r.url, r.source, r.stored_at.strftime("%Y-%m-%d %H:%M"))
+            for r in contexts.list_documents(session)
+        ]
+    if not rows:
+        console.print("Belum ada konteks tersimpan / no stored contexts.")
+    for url, source, stored in rows:  # one line each: a URL is copied whole, never folded into a table
+        console.print(f"{url}  [dim]({source}, {stored})[/dim]", highlight=False)
 
 
 @context_app.command("remove")
@@ -72,3 +81,49 @@ def context_remove(url: Annotated[str, typer.Argument(help="The context URL")]) 
         console.print(f"[red]Tidak ada konteks / no context:[/red] {url}")
         raise typer.Exit(1)
     console.print(f"[green]Dihapus / removed:[/green] {url}")
+
+
+RegionOption = Annotated[str, typer.Option("--region", help="Kemendagri code of the region, e.g. 35.09")]
+
+
+@policy_app.command("set")
+def policy_set(
+    type_name: Annotated[str, typer.Argument(help="Entity type, e.g. TrafficFlowObserved (or a full IRI)")],
+    read: Annotated[str, typer.Argument(help="public or key")],
+    region: RegionOption,
+) -> None:
+    """Make an entity type public, or readable with a key only (the region's staff and keys)."""
+    from kotacerdas.hub import access
+    from kotacerdas.hub.context import DEFAULT_VOCAB
+    from kotacerdas.region.service import get_region_by_code
+
+    iri = type_name if ":" in type_name else DEFAULT_VOCAB + type_name
+    try:
+        with unit_of_work(_factory(), write=True) as session:
+            found = get_region_by_code(session, region)
+            access.set_type_policy(session, region_id=found.id, type_iri=iri, read=read)
+    except NgsiError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from None
+    except KotaCerdasError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]{type_name}: {read}[/green]")
+
+
+@policy_app.command("list")
+def policy_list(region: RegionOption) -> None:
+    """The entity types with their own reading rule (the others follow KOTACERDAS_HUB_READ_DEFAULT)."""
+    from kotacerdas.hub import access
+    from kotacerdas.region.service import get_region_by_code
+
+    with unit_of_work(_factory()) as session:
+        found = get_region_by_code(session, region)
+        rows = access.type_policies(session, region_id=found.id)
+    from kotacerdas.hub.service import core_context
+
+    ctx = core_context()
+    table = Table("Jenis / type", "Baca / read")
+    for type_iri, read in rows:
+        table.add_row(ctx.compact(type_iri), read)
+    console.print(table if rows else "Semua jenis mengikuti bawaan / every type follows the default.")
