@@ -5,16 +5,27 @@ Temporal routes live in ``kotacerdas.hub.temporal_api``, subscriptions in ``kota
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from kotacerdas.hub import service
+from kotacerdas.hub import q as qlang, service
+from kotacerdas.hub.context import CORE_CONTEXT_URLS, core_document
+from kotacerdas.hub.contexts import stored_document
 from kotacerdas.hub.entity import Entity, Renderer, Rendering, check_entity_id
+from kotacerdas.hub.geo import GeoQuery, parse_geoquery
 from kotacerdas.hub.http import GEOJSON, HubCall, handle
-from kotacerdas.hub.problems import BadRequestData, ResourceNotFound
+from kotacerdas.hub.problems import (
+    BadRequestData,
+    OperationNotSupported,
+    ResourceNotFound,
+    Unauthorized,
+)
+from kotacerdas.hub.projection import Projection, parse_projection
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
@@ -82,9 +93,7 @@ def _types(call: HubCall, raw: str | None) -> list[str] | None:
     return [call.ctx.expand(t.strip()) for t in raw.split(",") if t.strip()]
 
 
-def _projection(call: HubCall) -> Any:
-    from kotacerdas.hub.projection import parse_projection
-
+def _projection(call: HubCall) -> Projection:
     return parse_projection(
         call.params.get("pick"), call.params.get("omit"), call.params.get("attrs"), call.ctx
     )
@@ -138,8 +147,6 @@ def _check_readable(call: HubCall, entity: Entity) -> None:
     hidden = entity.type in exclude if only is None else entity.type not in only
     if hidden:
         if not call.principal.is_authenticated:
-            from kotacerdas.hub.problems import Unauthorized
-
             raise Unauthorized(
                 f"Entities of type {call.ctx.compact(entity.type)} are readable with a key only."
             )
@@ -205,8 +212,6 @@ async def query_post(request: Request) -> Response:
         if geo_q is not None:
             if not isinstance(geo_q, dict):
                 raise BadRequestData("geoQ must be an object.")
-            from kotacerdas.hub.geo import parse_geoquery
-
             coords = geo_q.get("coordinates")
             params["georel"] = geo_q.get("georel")  # type: ignore[assignment]
             params["geometry"] = geo_q.get("geometry")  # type: ignore[assignment]
@@ -228,31 +233,36 @@ async def query_post(request: Request) -> Response:
 
 
 def _dump(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
-def _query(call: HubCall, params: dict[str, str]) -> Response:
+@dataclass(frozen=True)
+class Selection:
+    """Which entities a query (core or temporal) asks for: the parameters every query shares."""
+
+    types: list[str] | None
+    ids: list[str] | None
+    id_pattern: str | None
+    q: qlang.Query | None
+    geo: GeoQuery | None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.types or self.ids or self.id_pattern or self.q or self.geo)
+
+
+def entity_selection(call: HubCall, params: dict[str, str]) -> Selection:
+    """type, id, idPattern, q and the geo-query, checked; unsupported selectors are refused (422)."""
     for name in NOT_SUPPORTED:
         if params.get(name):
-            from kotacerdas.hub.problems import OperationNotSupported
-
             raise OperationNotSupported(f"The parameter {name} is not supported by this broker.")
     types = _types(call, params.get("type"))
     ids = [i.strip() for i in params.get("id", "").split(",") if i.strip()] or None
-    if ids:
-        for entity_id in ids:
-            check_entity_id(entity_id)
-    q = None
-    if params.get("q"):
-        from kotacerdas.hub import q as qlang
-
-        q = qlang.parse(params["q"], call.ctx)
+    for entity_id in ids or []:
+        check_entity_id(entity_id)
+    q = qlang.parse(params["q"], call.ctx) if params.get("q") else None
     geo = None
     if any(params.get(k) for k in ("georel", "geometry", "coordinates")):
-        from kotacerdas.hub.geo import parse_geoquery
-
         geo = parse_geoquery(
             params.get("georel"),
             params.get("geometry"),
@@ -260,6 +270,11 @@ def _query(call: HubCall, params: dict[str, str]) -> Response:
             params.get("geoproperty"),
             call.ctx,
         )
+    return Selection(types=types, ids=ids, id_pattern=params.get("idPattern"), q=q, geo=geo)
+
+
+def _query(call: HubCall, params: dict[str, str]) -> Response:
+    chosen = entity_selection(call, params)
     attrs_filter = None
     if params.get("attrs"):
         attrs_filter = frozenset(call.ctx.expand(a.strip()) for a in params["attrs"].split(",") if a.strip())
@@ -271,15 +286,15 @@ def _query(call: HubCall, params: dict[str, str]) -> Response:
     offset = call.int_param("offset", 0)
     if limit == 0 and not wants_count:
         raise BadRequestData("limit=0 is only allowed together with count=true.")
-    if not (types or ids or params.get("idPattern") or q or geo or attrs_filter):
+    if chosen.empty and not attrs_filter:
         raise BadRequestData("A query needs at least one of type, id, idPattern, attrs, q or a geo-query.")
     exclude, only = _readable(call)
     query = service.EntityQuery(
-        types=types,
-        ids=ids,
-        id_pattern=params.get("idPattern"),
-        q=q,
-        geo=geo,
+        types=chosen.types,
+        ids=chosen.ids,
+        id_pattern=chosen.id_pattern,
+        q=chosen.q,
+        geo=chosen.geo,
         attrs=attrs_filter,
         limit=limit,
         offset=offset,
@@ -697,18 +712,13 @@ async def attribute_info(attr: str, request: Request) -> Response:
 @router.get("/jsonldContexts/{context_id:path}", summary="Serve a @context the hub holds (5.13.4)")
 async def serve_context(context_id: str, request: Request) -> Response:
     def work(call: HubCall) -> Response:
-        from kotacerdas.hub.context import CORE_CONTEXT_URL, CORE_CONTEXT_URLS, core_document
-
         url = context_id
         if url in ("core", "ngsi-ld-core-context.jsonld") or url in CORE_CONTEXT_URLS:
             doc: Any = core_document()
         else:
-            from kotacerdas.hub.contexts import stored_document
-
             doc = stored_document(request.app.state.engine, url)
             if doc is None:
                 raise ResourceNotFound(f"The hub holds no @context {url}.")
-        del CORE_CONTEXT_URL
         return Response(_dump(doc), media_type="application/ld+json")
 
     return await handle(request, work, params=frozenset(), accept=False)

@@ -168,12 +168,6 @@ class ContextResolver:
             self._active[key] = active
         return active
 
-    def forget(self, url: str) -> None:
-        """Drop a document and every context built from it (after an operator replaced it)."""
-        with self._lock:
-            self._docs.pop(url, None)
-            self._active.clear()
-
     def _build(self, value: ContextValue) -> ActiveContext:
         terms: dict[str, str] = {}
         raw: dict[str, Any] = {}

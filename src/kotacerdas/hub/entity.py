@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from kotacerdas.hub.context import NGSI_LD, ActiveContext
@@ -76,7 +76,6 @@ CORE_MEMBERS = frozenset(
 )
 SYSTEM_MEMBERS = frozenset(["createdAt", "modifiedAt", "deletedAt", "instanceId"])
 ENTITY_MEMBERS = frozenset(["id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "@context"])
-FORBIDDEN_NAME_CHARS = frozenset("<>\"'=;()\\ \t\n\r")
 MAX_NAME = 512
 MAX_ATTRIBUTES = 1000
 MAX_DEPTH = 8
@@ -162,17 +161,6 @@ def canonical_datetime(text: Any, *, what: str = "observedAt") -> str:
 
 
 _canonical: dict[str, str] = {}
-
-
-def is_datetime_literal(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            time.fromisoformat(text)
-        except ValueError:
-            return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------- input
@@ -479,10 +467,6 @@ def stamp(instance: dict[str, Any], now: str, created: str | None = None) -> dic
         if key not in CORE_MEMBERS and isinstance(sub, dict):
             stamp(sub, now, created)
     return instance
-
-
-def dataset_of(instance: dict[str, Any]) -> str | None:
-    return instance.get("datasetId")
 
 
 def find_instance(entity: Entity, iri: str, dataset_id: str | None) -> dict[str, Any] | None:

@@ -156,8 +156,6 @@ class HubCall:
             )
         if created_status and outcome.created:
             return Response(orjson.dumps(outcome.created), status_code=201, media_type=JSON)
-        if created_status and not outcome.updated and not outcome.created:
-            return self.no_content()
         return self.no_content()
 
     def update_result(self, outcome: UpdateOutcome) -> Response:
@@ -242,8 +240,8 @@ def negotiate(request: Request, *, geo: bool = False) -> str:
 
 async def read_body(
     request: Request, settings: Settings, *, patch: bool = False, context_optional: bool = False
-) -> tuple[Any, ContextValue, bool]:
-    """(parsed JSON, @context value, the body carried its own @context) for POST/PATCH/PUT."""
+) -> tuple[Any, ContextValue]:
+    """(parsed JSON, its @context value) for POST/PATCH/PUT."""
     media = _content_type(request)
     allowed = {JSON, JSONLD} | ({"application/merge-patch+json"} if patch else set())
     if media not in allowed:
@@ -274,12 +272,12 @@ async def read_body(
         contexts = _body_contexts(data)
         if contexts is None and not context_optional:
             raise BadRequestData("A JSON-LD body (application/ld+json) must carry an @context.")
-        return data, contexts, True
+        return data, contexts
     if _body_contexts(data, strict=False) is not None:
         raise BadRequestData(
             "A JSON body (application/json) must not carry an @context; send it in a Link header."
         )
-    return data, link, False
+    return data, link
 
 
 def _body_contexts(data: Any, *, strict: bool = True) -> ContextValue:
@@ -327,9 +325,7 @@ async def handle(
     data: Any = None
     ctx_value: ContextValue = None
     if body:
-        data, ctx_value, _in_body = await read_body(
-            request, settings, patch=patch, context_optional=context_optional
-        )
+        data, ctx_value = await read_body(request, settings, patch=patch, context_optional=context_optional)
     else:
         ctx_value = _context_from_link(request)
     engine = request.app.state.engine

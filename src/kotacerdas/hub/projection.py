@@ -20,7 +20,7 @@ MAX_LENGTH = 4096
 MAX_NESTING = 10
 MAX_NAMES = 1000
 SCOPE = NGSI_LD + "scope"
-# characters that cannot be in a name (entity.FORBIDDEN_NAME_CHARS) and the expression's own syntax
+# characters that cannot be in a name (entity._NAME) and the expression's own syntax
 _FORBIDDEN = frozenset("<>\"'=;()\\ \t\n\r") | frozenset("{},|")
 _SEPARATORS = frozenset(",|")
 

@@ -681,10 +681,6 @@ def get_entity(session: Session, *, region_id: int, entity_id: str) -> Entity:
     return found[1]
 
 
-def get_entities(session: Session, *, region_id: int, ids: Sequence[str]) -> dict[str, Entity]:
-    return {k: v[1] for k, v in store.load_entities(store.connection(session), region_id, ids).items()}
-
-
 @dataclass
 class EntityQuery:
     """Query Entities (5.7.2). Type and attribute names are expanded IRIs."""
@@ -894,13 +890,6 @@ def read_filter(
     if private_by_default:
         return frozenset(), public
     return keyed, None
-
-
-def may_read(session: Session, *, region_id: int, principal: Principal, entity: Entity, default: str) -> bool:
-    exclude, only = read_filter(session, region_id=region_id, principal=principal, default=default)
-    if only is not None:
-        return entity.type in only
-    return entity.type not in exclude
 
 
 # ----------------------------------------------------------------------------------- discovery

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from kotacerdas.hub.entity import CORE_MEMBERS, LOCATION, Entity, parse_datetime
+from kotacerdas.hub.entity import LOCATION, Entity, parse_datetime
 
 ENTITY_COLUMNS = "e.pk, e.entity_id, e.type, e.extra_types, e.created_at, e.modified_at, e.body"
 
@@ -421,7 +421,3 @@ def delete_entities(conn: Connection, region_id: int, pks: Sequence[int], *, his
         if history:
             execute(conn, f"DELETE FROM hub_history WHERE entity_pk IN ({marks})", list(chunk))
         execute(conn, f"DELETE FROM hub_entity WHERE region_id = ? AND pk IN ({marks})", [region_id, *chunk])
-
-
-def sub_attribute_names(instance: dict[str, Any]) -> list[str]:
-    return [k for k in instance if k not in CORE_MEMBERS]

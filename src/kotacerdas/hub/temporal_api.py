@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from kotacerdas.hub import service, store, temporal
-from kotacerdas.hub.api import NOT_SUPPORTED, _check_readable, _readable, _types
+from kotacerdas.hub.api import _check_readable, _readable, _types, entity_selection
 from kotacerdas.hub.entity import (
     GEOPROPERTY,
     JSONPROP,
@@ -30,11 +30,10 @@ from kotacerdas.hub.entity import (
     VOCAB,
     Renderer,
     Rendering,
-    check_entity_id,
     format_us,
 )
 from kotacerdas.hub.http import HubCall, handle
-from kotacerdas.hub.problems import BadRequestData, OperationNotSupported, ResourceNotFound
+from kotacerdas.hub.problems import BadRequestData, ResourceNotFound
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD temporal"])
 
@@ -331,31 +330,9 @@ def _query_body(body: Any) -> dict[str, str]:
 
 
 def _query(call: HubCall, params: dict[str, str]) -> Response:
-    for name in NOT_SUPPORTED:
-        if params.get(name):
-            raise OperationNotSupported(f"The parameter {name} is not supported by this broker.")
     ask = _ask(call, params)
-    types = _types(call, params.get("type"))
-    ids = [i.strip() for i in params.get("id", "").split(",") if i.strip()] or None
-    for entity_id in ids or []:
-        check_entity_id(entity_id)
-    q = None
-    if params.get("q"):
-        from kotacerdas.hub import q as qlang
-
-        q = qlang.parse(params["q"], call.ctx)
-    geo = None
-    if any(params.get(k) for k in ("georel", "geometry", "coordinates")):
-        from kotacerdas.hub.geo import parse_geoquery
-
-        geo = parse_geoquery(
-            params.get("georel"),
-            params.get("geometry"),
-            params.get("coordinates"),
-            params.get("geoproperty"),
-            call.ctx,
-        )
-    if not (types or ids or params.get("idPattern") or q or geo or ask.selection.attrs):
+    chosen = entity_selection(call, params)
+    if chosen.empty and not ask.selection.attrs:
         raise BadRequestData(
             "A temporal query needs at least one of type, id, idPattern, attrs, q or a geo-query."
         )
@@ -370,11 +347,11 @@ def _query(call: HubCall, params: dict[str, str]) -> Response:
         raise BadRequestData("limit=0 is only allowed together with count=true.")
     exclude, only = _readable(call)
     base = service.EntityQuery(
-        types=types,
-        ids=ids,
-        id_pattern=params.get("idPattern"),
-        q=q,
-        geo=geo,
+        types=chosen.types,
+        ids=chosen.ids,
+        id_pattern=chosen.id_pattern,
+        q=chosen.q,
+        geo=chosen.geo,
         limit=SCAN_CHUNK,
         exclude_types=exclude,
         only_types=only,
