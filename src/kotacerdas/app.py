@@ -29,9 +29,15 @@ ROUTERS = [
     "kotacerdas.auth.api",
     "kotacerdas.masterplan.api",
     "kotacerdas.masterplan.excel_routes",
+    "kotacerdas.citizen.open311",
+    "kotacerdas.citizen.api",
+    "kotacerdas.citizen.figures_api",
+    "kotacerdas.citizen.catalogue_api",
     "kotacerdas.auth.pages",
     "kotacerdas.region.pages",
     "kotacerdas.masterplan.pages",
+    "kotacerdas.citizen.pages",
+    "kotacerdas.citizen.catalogue_pages",
     "kotacerdas.web.pages",
 ]
 

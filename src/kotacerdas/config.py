@@ -104,6 +104,38 @@ class Settings(BaseSettings):
         8, ge=1, description="Attempts to deliver a notification before giving up."
     )
     worker_poll_ms: int = Field(20, ge=1, description="How often the worker looks for changes, in ms.")
+    # citizen reports
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The address citizens reach the site at; links in e-mails and Open311 media_url use it.",
+    )
+    report_photo_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest photo accepted with a report, in bytes (at most 3)."
+    )
+    report_anonymous_limit: int = Field(
+        5,
+        ge=1,
+        description="Reports one address may file without logging in per `report_anonymous_window_minutes`.",
+    )
+    report_anonymous_window_minutes: int = Field(
+        60, ge=1, description="Window of the anonymous-submission rate limit, in minutes."
+    )
+    open311_jurisdiction: str = Field(
+        "",
+        description="Open311 jurisdiction_id of the default region (e.g. jemberkab.go.id); the region code "
+        "(35.09) is always accepted too.",
+    )
+    open311_contact: str = Field(
+        "Diskominfo", description="Contact named in the Open311 discovery document."
+    )
+    smtp_host: str = Field("", description="SMTP server for e-mail notifications (empty: e-mail is not sent).")
+    smtp_port: int = Field(25, description="SMTP port (587 with STARTTLS, 465 with TLS).")
+    smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="SMTP transport security.")
+    smtp_username: str = Field("", description="SMTP user name (empty: no login).")
+    smtp_password: str = Field("", description="SMTP password.")
+    smtp_from: str = Field(
+        "kotacerdas <noreply@localhost>", description="From address of e-mail notifications."
+    )
     embedded_worker: bool = Field(
         True,
         description="Run the background worker inside `kotacerdas serve` (false: run `kotacerdas worker`).",

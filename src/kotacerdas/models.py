@@ -1,6 +1,19 @@
 """Every table, imported in one place so Alembic and the tests see the whole metadata."""
 
 from kotacerdas.auth.models import ApiKey, AuditEntry, User, UserSession
+from kotacerdas.citizen.models import (
+    CategoryRoute,
+    CitizenOutbox,
+    OfficeChannel,
+    PublicService,
+    RegionDayOff,
+    Report,
+    ReportCategory,
+    ReportCounter,
+    ReportEvent,
+    ReportPhoto,
+    ReportSupport,
+)
 from kotacerdas.db import Base
 from kotacerdas.hub.models import (
     HubContextDoc,
@@ -33,6 +46,8 @@ __all__ = [
     "Area",
     "AuditEntry",
     "Base",
+    "CategoryRoute",
+    "CitizenOutbox",
     "Evidence",
     "HubContextDoc",
     "HubDeletedEntity",
@@ -48,11 +63,20 @@ __all__ = [
     "Masterplan",
     "MasterplanSection",
     "Office",
+    "OfficeChannel",
     "Programme",
     "ProgrammeBudget",
     "ProgrammeYearStatus",
+    "PublicService",
     "Realisation",
     "Region",
+    "RegionDayOff",
+    "Report",
+    "ReportCategory",
+    "ReportCounter",
+    "ReportEvent",
+    "ReportPhoto",
+    "ReportSupport",
     "User",
     "UserSession",
 ]

@@ -23,6 +23,13 @@ PERMISSIONS: dict[str, str] = {
     "hub:read": _("Read hub entity types that are not public"),
     "hub:write": _("Create, change and delete hub entities (only the key's entity types, if it has any)"),
     "hub:subscribe": _("Create and manage hub subscriptions"),
+    "reports:submit": _("Submit citizen reports on behalf of an application (Open311 api_key)"),
+    "reports:manage": _(
+        "Handle citizen reports: the queue of the key's office, or every report if the key has no office"
+    ),
+    "catalogue:write": _(
+        "Change the public-service catalogue (own office's services only, if the key has an office)"
+    ),
 }
 
 Level = Literal["read", "write"]

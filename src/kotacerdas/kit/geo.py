@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from shapely.geometry import Point, shape
@@ -45,3 +46,21 @@ def contains(geojson: dict[str, Any], lon: float, lat: float) -> bool:
 def check_point(lon: float, lat: float) -> None:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise ValidationFailed(_("Coordinates must be longitude, latitude in degrees (WGS84)."))
+
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (good to about 0.5% for a city)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def degree_box(lat: float, radius_m: float) -> tuple[float, float]:
+    """Half-sizes (latitude, longitude degrees) of a box that holds every point within ``radius_m``."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return dlat, dlon
