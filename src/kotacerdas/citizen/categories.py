@@ -83,7 +83,7 @@ def check_attributes(attributes: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "datatype": datatype,
                 "required": bool(raw.get("required", False)),
                 "variable": bool(raw.get("variable", True)),
-                "order": int(raw.get("order", n)),
+                "order": int(raw.get("order") or n),
                 "description": str(raw.get("description", "")),
                 "datatype_description": str(raw.get("datatype_description", "")),
                 "values": [{"key": str(v["key"]), "name": str(v.get("name", v["key"]))} for v in values],
