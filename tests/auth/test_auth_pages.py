@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from kotacerdas.auth.models import ApiKey, User
+from kotacerdas.auth.pages import AUDIT_PAGE_SIZE
 
 ADMIN = "admin@jember.go.id"
 PBL_ADMIN = "admin@probolinggokota.go.id"
@@ -326,3 +327,15 @@ def test_audit_page_shows_actor_action_and_local_time(client, make_client, world
 
     pbl = make_client().login(PBL_ADMIN, world["password"])
     assert "Dispar" not in pbl.get("/admin/audit").text
+
+
+def test_audit_page_pages_through_a_long_log(client, world):
+    client.login(ADMIN, world["password"])
+    for n in range(AUDIT_PAGE_SIZE + 1):
+        resp = client.post("/api/v1/regions/35.09/offices", json={"name": f"Kantor {n}", "short_name": f"K{n}"})
+        assert resp.status_code == 201
+    first = client.get("/admin/audit?lang=en")
+    assert first.status_code == 200
+    assert 'class="pager"' in first.text and "page=2" in first.text
+    second = client.get("/admin/audit?page=2&lang=en")
+    assert second.status_code == 200 and "K0: Kantor 0" in second.text
