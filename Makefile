@@ -50,7 +50,7 @@ clean:
 	rm -rf $(VENV) .venv-clients build dist .pytest_cache .mypy_cache .ruff_cache
 
 i18n: $(STAMP) ## extract message ids and update the id/en catalogs (then translate the new entries in locale/id)
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k _n:1,2 --no-location --sort-output --project kotacerdas --version 0.1.0 -o src/kotacerdas/locale/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _ -k _n:1,2 --no-location --sort-output --project kotacerdas --version 0.1.0 -o src/kotacerdas/locale/messages.pot .
 	for l in id en; do \
 	  if [ -f src/kotacerdas/locale/$$l/LC_MESSAGES/messages.po ]; then \
 	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i src/kotacerdas/locale/messages.pot -d src/kotacerdas/locale -l $$l; \

@@ -165,6 +165,7 @@ def _register_domain_commands() -> None:
         ("kotacerdas.hub.cli", "app"),
         ("kotacerdas.hub.cli_ingest", "register"),
         ("kotacerdas.worker", "register"),
+        ("kotacerdas.citizen.cli", "register"),
         ("kotacerdas.demo.cli", "register"),
     ):
         try:

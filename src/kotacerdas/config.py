@@ -125,16 +125,23 @@ class Settings(BaseSettings):
         description="Open311 jurisdiction_id of the default region (e.g. jemberkab.go.id); the region code "
         "(35.09) is always accepted too.",
     )
-    open311_contact: str = Field(
-        "Diskominfo", description="Contact named in the Open311 discovery document."
+    open311_contact: str = Field("Diskominfo", description="Contact named in the Open311 discovery document.")
+    smtp_host: str = Field(
+        "",
+        description="SMTP server for e-mail notifications (empty: e-mails wait in the outbox until one is set).",
     )
-    smtp_host: str = Field("", description="SMTP server for e-mail notifications (empty: e-mail is not sent).")
     smtp_port: int = Field(25, description="SMTP port (587 with STARTTLS, 465 with TLS).")
     smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="SMTP transport security.")
     smtp_username: str = Field("", description="SMTP user name (empty: no login).")
     smtp_password: str = Field("", description="SMTP password.")
     smtp_from: str = Field(
         "kotacerdas <noreply@localhost>", description="From address of e-mail notifications."
+    )
+    citizen_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often the worker sends due report e-mails and webhooks, in seconds "
+        "(at once after a change in the same process); deadlines are checked every minute.",
     )
     embedded_worker: bool = Field(
         True,

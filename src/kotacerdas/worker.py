@@ -1,9 +1,11 @@
-"""The background worker: hub notifications and the daily maintenance (DESIGN, "Growing past one machine").
+"""The background worker: hub notifications, citizen-report notifications and deadlines, and the daily
+maintenance (DESIGN, "Growing past one machine").
 
 ``kotacerdas worker`` runs it as its own process until SIGTERM or SIGINT; ``start_embedded(app)``
 runs the same loops in threads of ``kotacerdas serve`` when ``KOTACERDAS_EMBEDDED_WORKER`` is true.
 Every piece of work comes from the database, so workers can be restarted or run several at once:
-regions are leased to one notifier at a time and deliveries are claimed per subscription.
+regions are leased to one notifier at a time, deliveries are claimed per subscription, citizen
+outbox rows are claimed per row, and an escalated report remembers it was escalated.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DAY_SECONDS = 24 * 3600.0
 MAINTENANCE_DELAY_SECONDS = 60.0  # after start, so a restart loop does not hammer the database
+DEADLINE_CHECK_SECONDS = 60.0  # report deadlines end at 23:59:59 local time; a minute late is on time
 
 
 def _maintenance_hook() -> Callable[[sessionmaker[Session], Settings], Any] | None:
@@ -60,16 +63,58 @@ def run_maintenance_daily(
         next_run = time.monotonic() + DAY_SECONDS
 
 
+def run_citizen_loop(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    stop: threading.Event,
+    wake: threading.Event,
+    *,
+    deadline_every: float = DEADLINE_CHECK_SECONDS,
+) -> None:
+    """Send the citizen outbox every ``citizen_poll_seconds`` (at once when ``wake`` is set: a unit of
+    work of this process committed outbox rows) and check report deadlines every ``deadline_every``
+    seconds, the first time right at start. Set ``wake`` after ``stop`` to end it without waiting."""
+    from kotacerdas.citizen.deadlines import check_deadlines
+    from kotacerdas.citizen.delivery import deliver_pending, listen
+
+    listen(wake)
+    next_check = time.monotonic()
+    while not stop.is_set():
+        wake.clear()
+        busy = False
+        if time.monotonic() >= next_check:
+            try:
+                check_deadlines(session_factory)
+            except Exception:  # the next minute tries again
+                log.exception("checking report deadlines failed")
+            next_check = time.monotonic() + deadline_every
+        try:
+            busy = deliver_pending(session_factory, settings).full
+        except Exception:
+            log.exception("sending citizen notifications failed")
+        if not busy:
+            wake.wait(min(settings.citizen_poll_seconds, max(0.0, next_check - time.monotonic())))
+
+
 class Worker:
-    """The notifier loop and the daily maintenance, in threads, stopped together."""
+    """The hub notifier, the citizen loop and the daily maintenance, in threads, stopped together."""
 
     def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
+        from kotacerdas.citizen.delivery import listen
         from kotacerdas.hub.notifier import Notifier
 
         self.stopping = threading.Event()
+        self.citizen_wake = threading.Event()
+        listen(self.citizen_wake)  # from now on: a commit that queues report notifications wakes the loop
         self.notifier = Notifier(session_factory, settings)
         self.threads = [
             threading.Thread(target=self.notifier.run_forever, name="kc-notifier", daemon=True),
+            threading.Thread(
+                target=run_citizen_loop,
+                args=(session_factory, settings, self.stopping, self.citizen_wake),
+                name="kc-citizen",
+                daemon=True,
+            ),
             threading.Thread(
                 target=run_maintenance_daily,
                 args=(session_factory, settings, self.stopping),
@@ -85,6 +130,7 @@ class Worker:
     def stop(self, timeout: float = 70.0) -> None:
         """Stop taking work, finish the deliveries under way and record them."""
         self.stopping.set()
+        self.citizen_wake.set()
         self.notifier.stop()
         for thread in self.threads:
             thread.join(timeout)
@@ -110,7 +156,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--migrate/--no-migrate", help="Run migrations first")
         ] = True,
     ) -> None:
-        """Deliver hub notifications and run the daily maintenance until stopped (SIGTERM/SIGINT)."""
+        """Deliver hub and report notifications, check report deadlines and run the daily maintenance
+        until stopped (SIGTERM/SIGINT)."""
         from kotacerdas.cli import upgrade_database
         from kotacerdas.config import get_settings
         from kotacerdas.db import make_engine, make_session_factory
@@ -127,6 +174,7 @@ def register(app: typer.Typer) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %s: stopping the worker", signum)
             worker.stopping.set()
+            worker.citizen_wake.set()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)

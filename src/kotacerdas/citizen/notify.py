@@ -21,7 +21,7 @@ from kotacerdas.auth.models import User
 from kotacerdas.citizen import labels
 from kotacerdas.citizen.models import CitizenOutbox, OfficeChannel, Report, ReportEvent, ReportSupport
 from kotacerdas.config import get_settings
-from kotacerdas.i18n import gettext
+from kotacerdas.i18n import _, gettext
 from kotacerdas.region.models import Office, Region
 
 REPORTER_KINDS = {
@@ -71,31 +71,33 @@ def _reporter_text(
     subject = f"[{report.tracking_no}] {status_id} / {status_en}"
     lines = [
         gettext(
-            "id", "Your report {tracking_no}: {title}", tracking_no=report.tracking_no, title=report.title
+            "id", _("Your report {tracking_no}: {title}"), tracking_no=report.tracking_no, title=report.title
         ),
-        gettext("id", "Status: {status}", status=status_id),
+        gettext("id", _("Status: {status}"), status=status_id),
     ]
     if office is not None:
-        lines.append(gettext("id", "Handled by: {office}", office=office.name))
+        lines.append(gettext("id", _("Handled by: {office}"), office=office.name))
     if event.note and event.public:
         lines += ["", event.note]
     if access_code:
         lines += [
             "",
-            gettext("id", "Tracking code (keep it; it opens your report): {code}", code=access_code),
+            gettext("id", _("Tracking code (keep it; it opens your report): {code}"), code=access_code),
         ]
-    lines += ["", gettext("id", "Follow it at {link}", link=report_link(report)), "", "---", ""]
+    lines += ["", gettext("id", _("Follow it at {link}"), link=report_link(report)), "", "---", ""]
     lines += [
         gettext(
-            "en", "Your report {tracking_no}: {title}", tracking_no=report.tracking_no, title=report.title
+            "en", _("Your report {tracking_no}: {title}"), tracking_no=report.tracking_no, title=report.title
         ),
-        gettext("en", "Status: {status}", status=status_en),
+        gettext("en", _("Status: {status}"), status=status_en),
     ]
     if office is not None:
-        lines.append(gettext("en", "Handled by: {office}", office=office.name))
+        lines.append(gettext("en", _("Handled by: {office}"), office=office.name))
     if access_code:
-        lines.append(gettext("en", "Tracking code (keep it; it opens your report): {code}", code=access_code))
-    lines.append(gettext("en", "Follow it at {link}", link=report_link(report)))
+        lines.append(
+            gettext("en", _("Tracking code (keep it; it opens your report): {code}"), code=access_code)
+        )
+    lines.append(gettext("en", _("Follow it at {link}"), link=report_link(report)))
     return subject, "\n".join(lines)
 
 
@@ -148,7 +150,7 @@ def queue_report_event(
                     _reporter_text(session, report, event, None)[1],
                 )
     if event.kind in OFFICE_KINDS and report.office_id is not None:
-        subject = _both("New report for your office: {tracking_no}", tracking_no=report.tracking_no)
+        subject = _both(_("New report for your office: {tracking_no}"), tracking_no=report.tracking_no)
         body = "\n".join(
             [
                 report.title,
@@ -156,7 +158,7 @@ def queue_report_event(
                 report.description,
                 "",
                 _both(
-                    "Deadline: {due}",
+                    _("Deadline: {due}"),
                     due=labels.local_time(report.due_at, session.get(Region, report.region_id)),
                 ),
                 report_link(report),
@@ -176,7 +178,7 @@ def queue_report_event(
                     session, report, "webhook", channel.target, "", _payload(report, event), channel.secret
                 )
     if event.kind == "escalated":
-        subject = _both("Deadline passed: report {tracking_no}", tracking_no=report.tracking_no)
+        subject = _both(_("Deadline passed: report {tracking_no}"), tracking_no=report.tracking_no)
         body = "\n".join([report.title, labels.state_label("id", report), report_link(report)])
         for admin_email in session.scalars(
             select(User.email).where(

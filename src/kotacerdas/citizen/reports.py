@@ -8,6 +8,7 @@ notifications, all in the caller's transaction (they are sent after commit by th
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,9 +43,16 @@ from kotacerdas.kit.time import utcnow, zone
 from kotacerdas.region import service as regions
 from kotacerdas.region.models import Region
 
+log = logging.getLogger(__name__)
+
 MAX_TITLE = 200
 MAX_DESCRIPTION = 4000  # Open311's limit
 MAX_NOTE = 4000
+
+
+def _utc(now: datetime | None) -> datetime:
+    """The moment of a step, in UTC: SQLite keeps wall-clock times without their offset."""
+    return (now or utcnow()).astimezone(UTC)
 
 
 def sha256(text: str) -> str:
@@ -127,7 +135,7 @@ def file_report(
     now: datetime | None = None,
 ) -> Filed:
     """File a report: validated, numbered, routed (category and kecamatan), with its verification deadline."""
-    now = now or utcnow()
+    now = _utc(now)
     region = regions.get_region(session, region_id)
     category = categories.get_category(session, region_id=region_id, category_id=category_id)
     errors: dict[str, str] = {}
@@ -337,7 +345,7 @@ def list_reports(
     """Reports of one scope: ``public`` (what anyone sees), ``office`` (the principal's office queue),
     ``admin`` (every report, region admin only) or ``mine`` (the logged-in reporter's own)."""
     f = filters or ReportFilter()
-    now = now or utcnow()
+    now = _utc(now)
     conditions = [Report.region_id == region_id]
     if scope == "admin":
         if not access.is_report_admin(principal, region_id):
@@ -565,7 +573,7 @@ def dispose_report(
     if target is None:
         raise ValidationFailed(details={"office": _("Choose the office that handles this report.")})
     regions.get_office(session, region_id=report.region_id, office_id=target)
-    now = now or utcnow()
+    now = _utc(now)
     report.office_id = target
     report.verified_at = now
     return _move(
@@ -597,7 +605,7 @@ def reject_report(
         if original.id == report.id:
             raise ValidationFailed(details={"duplicate_of": _("A report cannot duplicate itself.")})
         report.duplicate_of_id = original.id
-    now = now or utcnow()
+    now = _utc(now)
     report.reject_reason = reason
     report.verified_at = now
     return _move(session, report, "rejected", "rejected", principal, now=now, note=_note(note))
@@ -609,7 +617,7 @@ def accept_report(
     """The office takes the report up (diproses)."""
     _require_office_or_admin(principal, report)
     _require_state(report, "disposed")
-    return _move(session, report, "accepted", "in_progress", principal, now=now or utcnow(), note=_note(note))
+    return _move(session, report, "accepted", "in_progress", principal, now=_utc(now), note=_note(note))
 
 
 def respond_report(
@@ -618,7 +626,7 @@ def respond_report(
     """The office's follow-up (tindak lanjut): the reporter now has ``close_days`` working days to answer."""
     _require_office_or_admin(principal, report)
     _require_state(report, "disposed", "in_progress")
-    now = now or utcnow()
+    now = _utc(now)
     if report.first_response_at is None:
         report.first_response_at = now
     report.responded_at = now
@@ -657,7 +665,7 @@ def close_report(
     else:
         raise PermissionDenied(_("Only the reporter or the region admin may close this report."))
     report.resolution = resolution
-    return _move(session, report, "closed", "closed", principal, now=now or utcnow(), note=_note(note))
+    return _move(session, report, "closed", "closed", principal, now=_utc(now), note=_note(note))
 
 
 def reopen_report(
@@ -681,7 +689,7 @@ def reopen_report(
         "reopened",
         "in_progress",
         principal,
-        now=now or utcnow(),
+        now=_utc(now),
         note=_note(note, required=True),
     )
 
@@ -708,7 +716,7 @@ def reassign_report(
         "reassigned",
         "disposed",
         principal,
-        now=now or utcnow(),
+        now=_utc(now),
         note=_note(note),
         office_id=office_id,
     )
@@ -725,7 +733,7 @@ def add_note(
 ) -> ReportEvent:
     """A note on the timeline without a change of state (internal unless ``public``)."""
     _require_office_or_admin(principal, report)
-    now = now or utcnow()
+    now = _utc(now)
     report.updated_at = now
     if public:
         report.status_note = _note(note, required=True)
@@ -802,24 +810,33 @@ def bulk_dispose(
 
 def escalate_overdue(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
     """Reports whose running deadline has passed: a report waiting for the reporter's answer is closed
-    as "no answer"; any other is escalated to the region admin once per stage. Returns how many."""
-    now = now or utcnow()
+    as "no answer"; any other is escalated to the region admin once per stage. Returns how many were
+    handled (a report whose step fails is logged and left for the next run)."""
+    now = _utc(now)
     rows = session.scalars(
         select(Report)
         .where(Report.due_at < now, Report.state.in_(OPEN_STATES), Report.escalated_at.is_(None))
         .order_by(Report.due_at)
         .limit(limit)
     ).all()
+    handled = 0
     for report in rows:
-        if report.state == "responded":
-            close_report(session, principal=None, report=report, resolution="no_answer", now=now)
-        else:
-            report.escalated_at = now
-            event = _event(
-                session, report, "escalated", report.state, report.state, None, public=False, at=now
+        try:
+            with session.begin_nested():  # one broken report must not hold back the others
+                if report.state == "responded":
+                    close_report(session, principal=None, report=report, resolution="no_answer", now=now)
+                else:
+                    report.escalated_at = now
+                    event = _event(
+                        session, report, "escalated", report.state, report.state, None, public=False, at=now
+                    )
+                    notify.queue_report_event(session, report=report, event=event)
+            handled += 1
+        except Exception:
+            log.exception(
+                "report %s: the deadline step failed; it is tried again next time", report.tracking_no
             )
-            notify.queue_report_event(session, report=report, event=event)
-    return len(rows)
+    return handled
 
 
 def is_overdue(report: Report, now: datetime | None = None) -> bool:
