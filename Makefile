@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.venv-clients/.installed: tests/clients/requirements-ngsildclient.txt ## NGSI-LD client libraries for tests/hub/test_ngsildclient.py, in their own venv (their pins clash with ours)
+.venv-clients/.installed: tests/clients/requirements-ngsildclient.txt tests/clients/requirements-georeport.txt ## third-party clients (NGSI-LD, Open311) for the client tests, in their own venv (their pins clash with ours)
 	$(PYTHON) -m venv .venv-clients
 	.venv-clients/bin/pip install --quiet -r tests/clients/requirements-ngsildclient.txt
+	.venv-clients/bin/pip install --quiet -r tests/clients/requirements-georeport.txt
 	touch .venv-clients/.installed
 
 install: $(STAMP)

@@ -46,3 +46,24 @@ def ngettext(lang: str, singular: str, plural: str, n: int, **params: Any) -> st
 def _(message: str) -> str:
     """Mark a message for extraction; it is translated where it is shown."""
     return message
+
+
+class Message(str):
+    """A message id with its parameters, for error details: it reads as the English text wherever a
+    plain string is expected, and ``translate`` renders it in the reader's language."""
+
+    msgid: str
+    params: dict[str, Any]
+
+    def __new__(cls, msgid: str, **params: Any) -> Message:
+        obj = super().__new__(cls, msgid.format(**params) if params else msgid)
+        obj.msgid = msgid
+        obj.params = params
+        return obj
+
+
+def translate(lang: str, text: str) -> str:
+    """``text`` in ``lang``: a ``Message`` with its parameters, or a plain message id."""
+    if isinstance(text, Message):
+        return gettext(lang, text.msgid, **text.params)
+    return gettext(lang, text)

@@ -36,7 +36,7 @@ from kotacerdas.citizen.models import (
 from kotacerdas.citizen.photos import MAX_PHOTOS, clean_photo
 from kotacerdas.db import after_rollback
 from kotacerdas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from kotacerdas.i18n import _
+from kotacerdas.i18n import Message, _
 from kotacerdas.kit import geo
 from kotacerdas.kit.files import FileStore
 from kotacerdas.kit.time import utcnow, zone
@@ -107,7 +107,7 @@ def _next_tracking_no(session: Session, region: Region, year: int) -> str:
 def _clip(text: str, limit: int, field: str, errors: dict[str, str]) -> str:
     text = (text or "").strip()
     if len(text) > limit:
-        errors[field] = _("At most {limit} characters.").format(limit=limit)
+        errors[field] = Message(_("At most {limit} characters."), limit=limit)
     return text
 
 
@@ -140,46 +140,46 @@ def file_report(
     category = categories.get_category(session, region_id=region_id, category_id=category_id)
     errors: dict[str, str] = {}
     if not category.active:
-        errors["category"] = _("This category no longer takes reports.")
+        errors["category"] = Message(_("This category no longer takes reports."))
     title = _clip(title, MAX_TITLE, "title", errors)
     description = _clip(description, MAX_DESCRIPTION, "description", errors)
     address = _clip(address, 300, "address", errors)
     if not description:
-        errors["description"] = _("Describe the problem.")
+        errors["description"] = Message(_("Describe the problem."))
     if not title:
         title = description[:80].split("\n", 1)[0]
     if privacy not in PRIVACY:
-        errors["privacy"] = _("Choose identified, anonymous or confidential.")
+        errors["privacy"] = Message(_("Choose identified, anonymous or confidential."))
     if category.is_private:
         privacy = "confidential"
     if (lat is None) != (lon is None):
-        errors["location"] = _("Give both latitude and longitude.")
+        errors["location"] = Message(_("Give both latitude and longitude."))
     area_id = None
     if lat is not None and lon is not None:
         try:
             geo.check_point(lon, lat)
         except ValidationFailed:
-            errors["location"] = _("The location is not a valid point.")
+            errors["location"] = Message(_("The location is not a valid point."))
         else:
             bbox = regions.region_bbox(region)
             if bbox is not None and not (
                 bbox[0] - 0.05 <= lon <= bbox[2] + 0.05 and bbox[1] - 0.05 <= lat <= bbox[3] + 0.05
             ):
-                errors["location"] = _("The point is outside {region}.").format(region=region.name)
+                errors["location"] = Message(_("The point is outside {region}."), region=region.name)
             else:
                 area = regions.find_area_at(session, region_id=region_id, lon=lon, lat=lat)
                 area_id = area.id if area else None
     elif not address:
-        errors["location"] = _("Give the location: a point on the map or an address.")
+        errors["location"] = Message(_("Give the location: a point on the map or an address."))
     if len(photos) > MAX_PHOTOS:
-        errors["photos"] = _("At most {n} photos.").format(n=MAX_PHOTOS)
+        errors["photos"] = Message(_("At most {n} photos."), n=MAX_PHOTOS)
     reporter_email = reporter_email.strip().lower()
     if reporter_email and ("@" not in reporter_email or len(reporter_email) > 200):
-        errors["email"] = _("Enter a valid e-mail address.")
+        errors["email"] = Message(_("Enter a valid e-mail address."))
     reporter_name = _clip(reporter_name, 120, "name", errors)
     reporter_phone = _clip(reporter_phone, 40, "phone", errors)
     if media_url and not media_url.startswith(("http://", "https://")):
-        errors["media_url"] = _("The media URL must start with http:// or https://.")
+        errors["media_url"] = Message(_("The media URL must start with http:// or https://."))
     if errors:
         raise ValidationFailed(details=errors)
     cleaned = [clean_photo(p.data, max_bytes=photo_max_bytes) for p in photos]
@@ -220,7 +220,7 @@ def file_report(
     session.flush()
     if cleaned:
         if store is None:
-            raise ValidationFailed(details={"photos": _("Photos cannot be stored here.")})
+            raise ValidationFailed(details={"photos": Message(_("Photos cannot be stored here."))})
         for position, photo in enumerate(cleaned, start=1):
             key = store.save(photo.data, suffix=photo.suffix)
             after_rollback(session, lambda key=key: store.delete(key))  # type: ignore[misc]
@@ -356,7 +356,7 @@ def list_reports(
             if not access.is_report_admin(principal, region_id):
                 raise PermissionDenied()
             if f.office_id is None:
-                raise ValidationFailed(details={"office": _("Choose an office.")})
+                raise ValidationFailed(details={"office": Message(_("Choose an office."))})
         else:
             if f.office_id is not None and f.office_id != office:
                 raise PermissionDenied(_("This is another office's queue."))
@@ -402,7 +402,7 @@ def list_reports(
         "updated": (Report.updated_at.desc(), Report.id.desc()),
     }.get(sort)
     if order is None:
-        raise ValidationFailed(details={"sort": _("Unknown sort order.")})
+        raise ValidationFailed(details={"sort": Message(_("Unknown sort order."))})
     rows = session.scalars(
         select(Report).where(*conditions).order_by(*order).limit(limit).offset(offset)
     ).all()
@@ -498,9 +498,9 @@ def _require_state(report: Report, *allowed: str) -> None:
 def _note(text: str, required: bool = False) -> str:
     text = (text or "").strip()
     if len(text) > MAX_NOTE:
-        raise ValidationFailed(details={"note": _("At most {limit} characters.").format(limit=MAX_NOTE)})
+        raise ValidationFailed(details={"note": Message(_("At most {limit} characters."), limit=MAX_NOTE)})
     if required and not text:
-        raise ValidationFailed(details={"note": _("Write a note for the reporter.")})
+        raise ValidationFailed(details={"note": Message(_("Write a note for the reporter."))})
     return text
 
 
@@ -571,7 +571,7 @@ def dispose_report(
     _require_state(report, "submitted")
     target = office_id or report.suggested_office_id
     if target is None:
-        raise ValidationFailed(details={"office": _("Choose the office that handles this report.")})
+        raise ValidationFailed(details={"office": Message(_("Choose the office that handles this report."))})
     regions.get_office(session, region_id=report.region_id, office_id=target)
     now = _utc(now)
     report.office_id = target
@@ -595,15 +595,15 @@ def reject_report(
     _require_admin(principal, report)
     _require_state(report, "submitted")
     if reason not in REJECT_REASONS:
-        raise ValidationFailed(details={"reason": _("Choose not our authority, duplicate or spam.")})
+        raise ValidationFailed(details={"reason": Message(_("Choose not our authority, duplicate or spam."))})
     if reason == "duplicate":
         if not duplicate_of:
             raise ValidationFailed(
-                details={"duplicate_of": _("Give the tracking number of the original report.")}
+                details={"duplicate_of": Message(_("Give the tracking number of the original report."))}
             )
         original = get_report(session, region_id=report.region_id, tracking_no=duplicate_of)
         if original.id == report.id:
-            raise ValidationFailed(details={"duplicate_of": _("A report cannot duplicate itself.")})
+            raise ValidationFailed(details={"duplicate_of": Message(_("A report cannot duplicate itself."))})
         report.duplicate_of_id = original.id
     now = _utc(now)
     report.reject_reason = reason
@@ -651,17 +651,21 @@ def close_report(
 ) -> ReportEvent:
     """Closed by the reporter (resolved or not), by the region admin, or by the worker (no answer)."""
     if resolution not in RESOLUTIONS:
-        raise ValidationFailed(details={"resolution": _("Choose resolved, unresolved or no answer.")})
+        raise ValidationFailed(
+            details={"resolution": Message(_("Choose resolved, unresolved or no answer."))}
+        )
     if principal is None:  # the deadline worker
         if resolution != "no_answer":
-            raise ValidationFailed(details={"resolution": _("Choose resolved, unresolved or no answer.")})
+            raise ValidationFailed(
+                details={"resolution": Message(_("Choose resolved, unresolved or no answer."))}
+            )
         _require_state(report, "responded")
     elif access.is_report_admin(principal, report.region_id):
         _require_state(report, *OPEN_STATES)
     elif _is_reporter(principal, report, has_code):
         _require_state(report, "responded")
         if resolution == "no_answer":
-            raise ValidationFailed(details={"resolution": _("Choose resolved or unresolved.")})
+            raise ValidationFailed(details={"resolution": Message(_("Choose resolved or unresolved."))})
     else:
         raise PermissionDenied(_("Only the reporter or the region admin may close this report."))
     report.resolution = resolution
@@ -707,7 +711,7 @@ def reassign_report(
     _require_office_or_admin(principal, report)
     _require_state(report, "disposed", "in_progress")
     if office_id == report.office_id:
-        raise ValidationFailed(details={"office": _("The report is already with this office.")})
+        raise ValidationFailed(details={"office": Message(_("The report is already with this office."))})
     regions.get_office(session, region_id=report.region_id, office_id=office_id)
     report.office_id = office_id
     return _move(

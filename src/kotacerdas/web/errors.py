@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kotacerdas.errors import KotaCerdasError, NotFound, PayloadTooLarge, ValidationFailed
-from kotacerdas.i18n import _, gettext
+from kotacerdas.i18n import Message, _, gettext, translate
 from kotacerdas.web.deps import language
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,10 @@ def api_error(request: Request, exc: KotaCerdasError) -> Response:
     lang = language(request)
     body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.translated(lang)}}
     if exc.details is not None:
-        body["error"]["details"] = exc.details
+        details = exc.details
+        if isinstance(details, dict):  # field -> message: messages given as i18n.Message are translated
+            details = {k: translate(lang, v) if isinstance(v, Message) else v for k, v in details.items()}
+        body["error"]["details"] = details
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
