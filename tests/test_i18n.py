@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
@@ -23,8 +23,9 @@ from kotacerdas.i18n import LOCALE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "src/kotacerdas"
-# the keywords of the Makefile's `pybabel extract -k _ -k _n:1,2` (added to Babel's defaults)
-KEYWORDS: dict[str, Any] = {**DEFAULT_KEYWORDS, "_": None, "_n": (1, 2)}
+# the keywords of the Makefile's `pybabel extract --no-default-keywords -k _ -k _n:1,2`: only our markers,
+# so that `gettext(lang, message)` with a variable message does not extract the language code
+KEYWORDS: dict[str, Any] = {"_": None, "_n": (1, 2)}
 HOW_TO_FIX = (
     "run `make i18n`, then translate the new entries in src/kotacerdas/locale/id/LC_MESSAGES/messages.po"
 )

@@ -30,14 +30,15 @@ ROUTERS = [
     "kotacerdas.masterplan.api",
     "kotacerdas.masterplan.excel_routes",
     "kotacerdas.citizen.open311",
+    "kotacerdas.citizen.figures_api",  # before citizen.api, whose /reports/{tracking_no} would take it
     "kotacerdas.citizen.api",
-    "kotacerdas.citizen.figures_api",
     "kotacerdas.citizen.catalogue_api",
     "kotacerdas.auth.pages",
     "kotacerdas.region.pages",
     "kotacerdas.masterplan.pages",
     "kotacerdas.citizen.pages",
     "kotacerdas.citizen.catalogue_pages",
+    "kotacerdas.citizen.figures_pages",
     "kotacerdas.web.pages",
 ]
 
@@ -91,14 +92,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.middleware("http")
     async def _edges(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         hub = request.url.path.startswith("/ngsi-ld/")
-        limit = settings.hub_max_body_bytes if hub else settings.upload_max_bytes + 64 * 1024
+        # uploads: an evidence file, or a report with its three photos
+        upload_limit = max(settings.upload_max_bytes, 3 * settings.report_photo_max_bytes)
+        limit = settings.hub_max_body_bytes if hub else upload_limit + 64 * 1024
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit and not hub:
             from kotacerdas.errors import PayloadTooLarge
             from kotacerdas.web.render import format_number
 
             return web_errors.render_error(
-                request, PayloadTooLarge(limit=format_number(settings.upload_max_bytes // 1024) + " KB")
+                request, PayloadTooLarge(limit=format_number(upload_limit // 1024) + " KB")
             )
         response = await call_next(request)
         lang = request.query_params.get("lang")

@@ -14,7 +14,7 @@ STATE_LABELS = {
     "disposed": _("Disposed to the office"),
     "in_progress": _("In progress"),
     "responded": _("Responded"),
-    "closed": _("Closed"),
+    "closed": _("Closed report"),
     "rejected": _("Rejected"),
 }
 RESOLUTION_LABELS = {
@@ -38,7 +38,7 @@ EVENT_LABELS = {
     "rejected": _("Rejected"),
     "accepted": _("Taken up by the office"),
     "responded": _("Follow-up from the office"),
-    "closed": _("Closed"),
+    "closed": _("Closed report"),
     "reopened": _("Reopened"),
     "reassigned": _("Reassigned to another office"),
     "escalated": _("Deadline passed: escalated to the region admin"),

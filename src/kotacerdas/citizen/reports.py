@@ -169,7 +169,7 @@ def file_report(
             else:
                 area = regions.find_area_at(session, region_id=region_id, lon=lon, lat=lat)
                 area_id = area.id if area else None
-    elif not address:
+    elif not address and "location" not in errors:
         errors["location"] = Message(_("Give the location: a point on the map or an address."))
     if len(photos) > MAX_PHOTOS:
         errors["photos"] = Message(_("At most {n} photos."), n=MAX_PHOTOS)

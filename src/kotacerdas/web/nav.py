@@ -15,7 +15,13 @@ class NavItem:
 
 
 def nav_items(principal: Principal) -> list[NavItem]:
-    items = [NavItem("/", _("Home"))]
+    # what every visitor may do: report a problem, follow it, and find a public service
+    items = [
+        NavItem("/", _("Home")),
+        NavItem("/reports/new", _("Report a problem")),
+        NavItem("/reports/track", _("Track a report")),
+        NavItem("/services", _("Public services")),
+    ]
     if principal.is_national:
         items.append(NavItem("/regions", _("Regions")))
         return items
@@ -23,8 +29,11 @@ def nav_items(principal: Principal) -> list[NavItem]:
         return items
     items.append(NavItem("/region", _("Region")))
     items.append(NavItem("/masterplans", _("Masterplan")))
+    items.append(NavItem("/reports/queue", _("Report queue")))
     if principal.is_region_admin:
         items += [
+            NavItem("/reports/verify", _("Verification")),
+            NavItem("/admin/report-categories", _("Report categories")),
             NavItem("/admin/offices", _("Offices")),
             NavItem("/admin/users", _("Users")),
             NavItem("/admin/audit", _("Audit log")),

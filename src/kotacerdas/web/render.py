@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from kotacerdas.auth.access import ANONYMOUS
 from kotacerdas.i18n import gettext, ngettext
 from kotacerdas.kit.time import to_local
 from kotacerdas.web.deps import csrf_token, language
@@ -54,7 +55,7 @@ def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     lang = language(request)
-    principal = getattr(request.state, "principal", None)
+    principal = getattr(request.state, "principal", None) or ANONYMOUS  # visitors get the public menu
     settings = request.app.state.settings
 
     def _(message: str, **params: Any) -> str:
