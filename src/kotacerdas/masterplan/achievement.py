@@ -103,6 +103,7 @@ def indicator_read(indicator: Indicator, plan: Masterplan) -> s.IndicatorRead:
                     "baseline_year",
                     "baseline_value",
                     "source",
+                    "data_source",
                 )
             },
             "targets": indicator.targets,

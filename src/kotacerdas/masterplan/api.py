@@ -19,8 +19,10 @@ from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import Principal
 from kotacerdas.config import Settings
 from kotacerdas.kit.files import DirectoryStore
+from kotacerdas.kit.time import current_year
 from kotacerdas.masterplan import achievement, schemas as s, service
 from kotacerdas.masterplan.models import Indicator, Masterplan
+from kotacerdas.region import service as regions
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, get_settings, language
 from kotacerdas.web.schemas import MAX_ID, READ_ERRORS, WRITE_ERRORS, error_responses
 
@@ -358,6 +360,31 @@ def put_realisation(
         region_id=region_id,
         indicator_id=indicator_id,
         data=s.RealisationWrite(year=year, **data.model_dump()),
+    )
+    return s.RealisationRead.model_validate(row)
+
+
+@router.post(
+    "/indicators/{indicator_id}/refresh-source", response_model=s.RealisationRead, responses=WRITE_ERRORS
+)
+def refresh_source(
+    region_code: RegionCode,
+    indicator_id: IndicatorId,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    year: Annotated[
+        int | None, Query(ge=2000, le=2100, description="A year of the period (default: this year)")
+    ] = None,
+) -> s.RealisationRead:
+    """Compute the year's realisation from the indicator's ``data_source`` (the region's figure for the
+    whole year) and record it in place of the year's value, one entered by hand included (the audit log
+    keeps the old value). Whoever may enter the indicator's realisations may do this. 409 when the
+    indicator has no data source, or the source has no figure for the year yet."""
+    region_id = _region_id(session, principal, region_code)
+    if year is None:
+        year = current_year(regions.get_region(session, region_id).timezone)
+    row = service.refresh_from_source(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id, year=year
     )
     return s.RealisationRead.model_validate(row)
 

@@ -1,4 +1,5 @@
-"""``kotacerdas masterplan``: import, export and the template of masterplan workbooks from the shell.
+"""``kotacerdas masterplan``: import, export and the template of masterplan workbooks from the shell,
+and the refresh of the indicators whose realisations come from a data source.
 
 The operator of the installation runs these as the region's admin (the audit log names them "CLI").
 Each command is one unit of work: an import commits once, after every row has been checked and
@@ -21,11 +22,12 @@ from kotacerdas.config import get_settings
 from kotacerdas.db import make_engine, make_session_factory, unit_of_work
 from kotacerdas.errors import KotaCerdasError
 from kotacerdas.kit.time import current_year
-from kotacerdas.masterplan import excel
+from kotacerdas.masterplan import excel, service
 from kotacerdas.region import service as regions
 
 app = typer.Typer(
-    help="Masterplan workbooks (Excel): import, export and the empty template.", no_args_is_help=True
+    help="Masterplan workbooks (Excel): import, export and the empty template; indicator data sources.",
+    no_args_is_help=True,
 )
 console = Console()
 
@@ -174,3 +176,66 @@ def template_workbook(
         engine.dispose()
     output.write_bytes(data)
     console.print(f"[green]Ditulis / written:[/green] {output}")
+
+
+@app.command("refresh-sources")
+def refresh_sources(
+    region: Annotated[
+        str | None, typer.Option("--region", help="Kemendagri code of the region, e.g. 35.09 (default: all)")
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option("--year", min=2000, max=2100, help="Default: this year in each region")
+    ] = None,
+) -> None:
+    """Recompute the year's realisation of every indicator that has a data source (the worker of the
+    "Refresh from the data source" button). An indicator whose source has no figure for the year, or
+    whose masterplan does not cover it, is skipped and listed; the others are written in one commit."""
+    lang = get_settings().default_language
+    engine = _engine()
+    done, skipped = 0, []
+    try:
+        with (
+            unit_of_work(make_session_factory(engine), write=True) as session,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            ) as bar,
+        ):
+            found = [regions.get_region_by_code(session, region)] if region else regions.list_regions(session)
+            work = [(r, i) for r in found for i in service.sourced_indicators(session, region_id=r.id)]
+            task = bar.add_task("Memperbarui / refreshing", total=len(work))
+            for r, indicator in work:
+                the_year = year or current_year(r.timezone)
+                try:
+                    with session.begin_nested():
+                        service.refresh_from_source(
+                            session,
+                            principal=operator(r.id),
+                            region_id=r.id,
+                            indicator_id=indicator.id,
+                            year=the_year,
+                        )
+                    done += 1
+                except KotaCerdasError as exc:
+                    skipped.append((r.code, indicator.code, the_year, exc.translated(lang)))
+                bar.advance(task)
+    except KotaCerdasError as exc:
+        raise _fail(exc, lang) from None
+    finally:
+        engine.dispose()
+    if skipped:
+        table = Table(title="Dilewati / skipped")
+        for header in ("Daerah / region", "Indikator / indicator", "Tahun / year"):
+            table.add_column(header, no_wrap=True)
+        table.add_column("Alasan / reason", overflow="fold", ratio=1)
+        for row in skipped:
+            table.add_row(row[0], row[1], str(row[2]), row[3])
+        console.print(table)
+    console.print(
+        f"[green]Diperbarui / refreshed:[/green] {done} indikator / indicators"
+        + (f", {len(skipped)} dilewati / skipped" if skipped else "")
+    )

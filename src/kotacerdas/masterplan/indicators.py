@@ -1,6 +1,7 @@
 """Indicators with their targets, realisations and the evidence behind them (data dukung).
 
-Realisations are entered by the programme's lead office (or the region admin); everything is
+Realisations are entered by the programme's lead office (or the region admin), or computed from the
+indicator's data source (a citizen figure, read through ``citizen.figures`` only); everything is
 checked against the region, audit-logged, and never committed here.
 """
 
@@ -19,10 +20,11 @@ from kotacerdas.auth.access import (
     require_region_admin,
     require_region_member,
 )
+from kotacerdas.citizen import figures
 from kotacerdas.db import after_rollback
 from kotacerdas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kotacerdas.framework import service as framework
-from kotacerdas.i18n import _
+from kotacerdas.i18n import _, gettext
 from kotacerdas.kit.files import EVIDENCE_KINDS, FileStore, check_upload
 from kotacerdas.kit.time import utcnow
 from kotacerdas.masterplan import schemas as s
@@ -104,6 +106,7 @@ def create_indicator(
         baseline_year=data.baseline_year,
         baseline_value=data.baseline_value,
         source=data.source,
+        data_source=data.data_source,
     )
     indicator.targets = [
         IndicatorTarget(region_id=region_id, year=t.year, value=t.value) for t in data.targets
@@ -358,3 +361,46 @@ def delete_realisation(
         f"{indicator.code} {year}",
         {"year": year, "value": [str(row.value), None]},
     )
+
+
+# ---------------------------------------------------------------- realisations from a data source
+
+AUTO_NOTE = _("Computed automatically from citizen reports (kotacerdas)")
+
+
+def refresh_from_source(
+    session: Session, *, principal: Principal, region_id: int, indicator_id: int, year: int
+) -> Realisation:
+    """Compute the year's value from the indicator's data source (the region's figure for the whole
+    year) and record it as that year's realisation, in place of whatever was there, a value entered
+    by hand included; the audit log keeps the old value. The note says it was computed; there is no
+    evidence. Whoever may enter the indicator's realisations may do this."""
+    indicator = _realisation_indicator(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id
+    )
+    if not indicator.data_source:
+        raise Conflict(_("This indicator has no data source: its realisations are entered by hand."))
+    plan = find_masterplan(session, region_id=region_id, masterplan_id=indicator.masterplan_id)
+    if not plan.start_year <= year <= plan.end_year:
+        raise ValidationFailed(
+            _("The year must lie within the masterplan period {start}-{end}."),
+            start=plan.start_year,
+            end=plan.end_year,
+            details=[{"field": "year"}],
+        )
+    value = figures.indicator_value(session, region_id=region_id, key=indicator.data_source, year=year)
+    if value is None:
+        raise Conflict(_("The data source has no figure for {year} yet."), year=year)
+    data = s.RealisationWrite(year=year, value=value, note=gettext("id", AUTO_NOTE))
+    return record_realisation(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id, data=data
+    )
+
+
+def sourced_indicators(session: Session, *, region_id: int) -> Sequence[Indicator]:
+    """The region's indicators (of every masterplan) whose realisations come from a data source."""
+    return session.scalars(
+        _indicator_query(region_id)
+        .where(Indicator.data_source.is_not(None))
+        .order_by(Indicator.masterplan_id, Indicator.code)
+    ).all()

@@ -157,8 +157,10 @@ class Indicator(RegionOwned, Timestamped, Base):
     direction: Mapped[str] = mapped_column(String(6), default="higher")
     baseline_year: Mapped[int | None] = mapped_column(default=None)
     baseline_value: Mapped[Decimal | None] = mapped_column(Numeric(20, 4), default=None)
-    # where realisations may come from automatically (e.g. "citizen:share_within_deadline"); empty = manual
+    # free text about where the values come from; superseded by data_source, kept for the API and old rows
     source: Mapped[str] = mapped_column(String(80), default="")
+    # the figure realisations are computed from (a key of citizen.figures.SOURCES); None = entered by hand
+    data_source: Mapped[str | None] = mapped_column(String(80), default=None)
 
     targets: Mapped[list[IndicatorTarget]] = relationship(
         cascade="all, delete-orphan", order_by="IndicatorTarget.year"

@@ -139,6 +139,7 @@ FLASH = {
     "status": _("The status has been saved."),
     "realisation": _("The realisation has been saved."),
     "realisation_deleted": _("The realisation has been deleted."),
+    "refreshed": _("The realisation has been computed from the data source."),
 }
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from kotacerdas.citizen.figures import SOURCES
 from kotacerdas.errors import Conflict, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
@@ -311,7 +312,7 @@ def _indicator_values(indicator: Indicator | None, programme_id: int | None) -> 
         "placement": indicator.dimension + (f"/{indicator.element}" if indicator.element else ""),
         "baseline_year": str(indicator.baseline_year or ""),
         "baseline_value": plain_number(indicator.baseline_value),
-        "source": indicator.source,
+        "data_source": indicator.data_source or "",
     }
     values |= {f"target-{t.year}": plain_number(t.value) for t in indicator.targets}
     return values
@@ -343,6 +344,7 @@ def _indicator_form(
             values=values,
             errors=errors or FormErrors(),
             years=list(range(plan.start_year, plan.end_year + 1)),
+            sources=SOURCES,
         ),
         status_code,
     )
@@ -361,7 +363,7 @@ def _read_indicator(
         "placement",
         "baseline_year",
         "baseline_value",
-        "source",
+        "data_source",
     ]
     names += [f"target-{y}" for y in years]
     values = {name: text(form, name) for name in names}
@@ -385,7 +387,7 @@ def _read_indicator(
         "baseline_year": values["baseline_year"] or None,
         "baseline_value": baseline,
         "targets": targets,
-        "source": values["source"],
+        "data_source": values["data_source"] or None,
     }
     if creating:
         programme_id = int_or_none(values["programme_id"])

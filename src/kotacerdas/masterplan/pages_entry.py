@@ -1,5 +1,6 @@
 """What an office enters for its own programmes from the pages: a year's status and an indicator's
-realisation with its evidence (a URL and/or an uploaded file), and the deletion of a realisation.
+realisation with its evidence (a URL and/or an uploaded file) or computed from its data source, and
+the deletion of a realisation.
 
 Who may post is checked before the form is read, so a refused post changes nothing and says 403. A form
 that does not pass, or a file that is too large or of the wrong kind, shows the page again with the
@@ -20,7 +21,15 @@ from kotacerdas.i18n import _
 from kotacerdas.kit.files import DirectoryStore
 from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Evidence, Indicator, Realisation
-from kotacerdas.masterplan.pagekit import PageScope, PostedForm, Scope, format_measure, parse_number, text
+from kotacerdas.masterplan.pagekit import (
+    PageScope,
+    PostedForm,
+    Scope,
+    format_measure,
+    int_or_none,
+    parse_number,
+    text,
+)
 from kotacerdas.masterplan.pages_edit import confirm_page
 from kotacerdas.masterplan.pages_views import indicator_page, programme_page
 from kotacerdas.web.deps import DbSession, csrf_protect
@@ -146,6 +155,34 @@ def indicator_realisation(
         return again(form_errors(exc, scope.lang, fields=YEAR_FIELDS), exc.status)
     return RedirectResponse(
         f"{scope.base}/indicators/{indicator_id}?ok=realisation&year={data.year}#history", status_code=303
+    )
+
+
+@router.post("/indicators/{indicator_id:int}/refresh-source", dependencies=CSRF)
+def indicator_refresh_source(
+    request: Request, session: DbSession, scope: PageScope, form: PostedForm, indicator_id: int
+) -> Response:
+    """The year's realisation computed from the indicator's data source (``refresh_from_source``)."""
+    principal, region_id = scope.principal, scope.region_id
+    indicator = service.get_indicator(
+        session, principal=principal, region_id=region_id, indicator_id=indicator_id
+    )
+    require_office_write(
+        principal, region_id, service.indicator_office_id(session, region_id=region_id, indicator=indicator)
+    )
+    year = int_or_none(text(form, "year"))
+    try:
+        if year is None:
+            raise ValidationFailed(_("Choose a year of the masterplan period."))
+        service.refresh_from_source(
+            session, principal=principal, region_id=region_id, indicator_id=indicator_id, year=year
+        )
+    except (ValidationFailed, Conflict) as exc:
+        session.rollback()
+        errors = FormErrors(refresh=exc.translated(scope.lang))
+        return indicator_page(request, session, scope, indicator_id, errors=errors, status_code=exc.status)
+    return RedirectResponse(
+        f"{scope.base}/indicators/{indicator_id}?ok=refreshed&year={year}#history", status_code=303
     )
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth import service as auth
+from kotacerdas.citizen.figures import SOURCES
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
 from kotacerdas.kit.charts import Series, bar_chart, line_chart, radar_chart
@@ -542,6 +543,7 @@ def indicator_page(
             can_admin=scope.can_admin,
             form=form,
             errors=errors or FormErrors(),
+            source_label=SOURCES.get(indicator.data_source or ""),
             max_upload=request.app.state.settings.upload_max_bytes,
             history=_history(session, scope, {"indicator": [indicator.id]}),
         ),

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from kotacerdas.citizen.figures import SOURCES
 from kotacerdas.web.schemas import (
     CODE_PATTERN,
     DbId,
@@ -292,7 +293,12 @@ class IndicatorBase(Strict):
     baseline_value: Measure | None = None
     targets: list[TargetWrite] = Field(default_factory=list, max_length=20)
     source: str = Field(
-        "", max_length=80, description="Automatic source of realisations, empty for manual entry"
+        "", max_length=80, description="Free text on where the values come from (see data_source)"
+    )
+    data_source: DataSource | None = Field(
+        None,
+        description="The citizen figure the realisations are computed from (refresh-source); "
+        "empty when they are entered by hand",
     )
 
     @field_validator("targets")
@@ -312,7 +318,7 @@ class IndicatorCreate(IndicatorBase):
 
 
 class IndicatorUpdate(Patch):
-    nullable = frozenset({"baseline_year", "baseline_value"})
+    nullable = frozenset({"baseline_year", "baseline_value", "data_source"})
 
     name: str | None = Field(None, min_length=3, max_length=300)
     unit: str | None = Field(None, min_length=1, max_length=40)
@@ -321,6 +327,7 @@ class IndicatorUpdate(Patch):
     baseline_value: Measure | None = None
     targets: list[TargetWrite] | None = Field(None, max_length=20, description="Replaces every target")
     source: str | None = Field(None, max_length=80)
+    data_source: DataSource | None = Field(None, description="null: realisations are entered by hand")
 
 
 class EvidenceRead(ReadModel):
@@ -357,6 +364,20 @@ class RealisationRead(ReadModel):
     entered_at: UtcDateTime
 
 
+def _known_source(key: str) -> str:
+    if key not in SOURCES:
+        raise ValueError("unknown data source; one of: " + ", ".join(SOURCES))
+    return key
+
+
+# a figure the realisations are computed from (citizen.figures.SOURCES); None = entered by hand
+DataSource = Annotated[
+    str,
+    Field(max_length=80, json_schema_extra={"enum": list(SOURCES)}),
+    AfterValidator(_known_source),
+]
+
+
 class YearAchievement(BaseModel):
     year: int
     target: Decimal | None
@@ -377,6 +398,7 @@ class IndicatorRead(ReadModel):
     baseline_year: int | None
     baseline_value: Decimal | None
     source: str
+    data_source: str | None
     targets: list[TargetRead]
     realisations: list[RealisationRead]
     achievements: list[YearAchievement]

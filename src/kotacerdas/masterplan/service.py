@@ -43,6 +43,8 @@ from kotacerdas.masterplan.indicators import (
     indicator_office_id as indicator_office_id,
     list_indicators as list_indicators,
     record_realisation as record_realisation,
+    refresh_from_source as refresh_from_source,
+    sourced_indicators as sourced_indicators,
     store_evidence as store_evidence,
     update_indicator as update_indicator,
 )
