@@ -12,8 +12,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Leave the hub history's PostgreSQL partitions out of autogenerate: they are made at run time."""
-    return not (type_ == "table" and name is not None and name.startswith("hub_history_"))
+    """Leave out of autogenerate what the models do not describe: the hub history's PostgreSQL
+    partitions (made at run time) and SQLite's R*Tree of entity boxes (a virtual table and its shadow
+    tables, made by migration 0006)."""
+    return not (
+        type_ == "table" and name is not None and name.startswith(("hub_history_", "hub_entity_rtree"))
+    )
 
 
 def alembic_config(url: str) -> Config:

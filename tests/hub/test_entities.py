@@ -522,3 +522,62 @@ def test_near_pages_come_nearest_first_like_a_full_sort(ngsi: Any) -> None:
     first = ngsi.get("/entities", params={k: v for k, v in params.items() if k != "count"} | {"limit": 5})
     assert [e["id"] for e in first.json()] == [i for _d, i in within[:5]]
     assert 'rel="next"' in first.headers["link"]
+
+
+def test_near_rings_give_the_same_pages_as_a_full_sort_in_a_dense_cluster(ngsi: Any) -> None:
+    """near searches outward in rings; whatever the density, a page is exactly the full sort's page:
+    a dense cluster (hundreds within 100 m), sparse points, a road (a line) passing close by, and
+    entities of another type that the type filter must skip."""
+    import random
+
+    from kotacerdas.hub.geo import geodesic_distance, haversine
+
+    rng = random.Random(11)
+    centre = (113.7000, -8.1700)
+    points: dict[str, tuple[float, float]] = {}
+    batch: list[dict[str, Any]] = []
+    for n in range(400):
+        spread = 0.0008 if n < 250 else 0.02  # ~90 m, then ~2 km
+        lon, lat = centre[0] + rng.gauss(0, spread), centre[1] + rng.gauss(0, spread)
+        entity_id = f"urn:ngsi-ld:Streetlight:jember:s{n}"
+        points[entity_id] = (lon, lat)
+        batch.append(
+            {"id": entity_id, "type": "Streetlight", "location": {"type": "Point", "coordinates": [lon, lat]}}
+        )
+        if n % 4 == 0:
+            batch.append(
+                {
+                    "id": f"urn:ngsi-ld:ParkingSpot:jember:p{n}",
+                    "type": "ParkingSpot",
+                    "location": {"type": "Point", "coordinates": [lon + 0.00001, lat]},
+                }
+            )
+    road = {
+        "id": "urn:ngsi-ld:Streetlight:jember:road-row",
+        "type": "Streetlight",
+        "location": {"type": "LineString", "coordinates": [[113.6900, -8.1710], [113.7100, -8.1710]]},
+    }
+    batch.append(road)
+    for start in range(0, len(batch), 500):
+        assert ngsi.post("/entityOperations/create", json=batch[start : start + 500]).status_code == 201
+
+    def distance(entity_id: str, at: tuple[float, float]) -> float:
+        if entity_id == road["id"]:  # the line passes due south of points near the centre
+            return haversine(at[0], at[1], at[0], -8.1710) if 113.69 <= at[0] <= 113.71 else 1e9
+        return geodesic_distance(at[0], at[1], *points[entity_id])
+
+    for at in [centre, (113.7005, -8.1695), (113.7150, -8.1500), (113.6000, -8.3000)]:
+        ids = [*points, road["id"]]
+        expected = [i for d, i in sorted((distance(i, at), i) for i in ids) if d <= 1500]
+        params = {
+            "type": "Streetlight",
+            "georel": "near;maxDistance==1500",
+            "geometry": "Point",
+            "coordinates": f"[{at[0]},{at[1]}]",
+        }
+        got: list[str] = []
+        for offset in (0, 20, 40):
+            page = ngsi.get("/entities", params={**params, "limit": 20, "offset": offset})
+            assert page.status_code == 200, page.text
+            got += [e["id"] for e in page.json()]
+        assert got == expected[:60], at

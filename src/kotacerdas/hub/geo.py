@@ -222,6 +222,21 @@ def distance_between(a: BaseGeometry, b: BaseGeometry) -> float:
 # ------------------------------------------------------------------------------------ the query
 
 
+def radius_box(lon: float, lat: float, radius: float) -> BBox:
+    """A box (lon/lat degrees) holding every point within ``radius`` metres of (lon, lat): the same
+    conservative degree lengths as ``GeoQuery.bbox``, so nothing within the radius falls outside."""
+    dlat = radius / _LAT_DEGREE
+    low, high = max(-90.0, lat - dlat), min(90.0, lat + dlat)
+    widest = max(abs(low), abs(high))
+    if widest >= 89.999:
+        return -180.0, low, 180.0, high
+    dlon = radius / (_LON_DEGREE * math.cos(math.radians(widest)))
+    west, east = lon - dlon, lon + dlon
+    if west < -180.0 or east > 180.0:
+        return -180.0, low, 180.0, high
+    return west, low, east, high
+
+
 @dataclass(frozen=True)
 class GeoQuery:
     georel: str  # near | within | contains | intersects | equals | disjoint | overlaps

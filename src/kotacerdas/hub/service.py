@@ -7,6 +7,7 @@ Inputs are NGSI-LD JSON (dicts) plus the @context they were written with; output
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -787,6 +788,9 @@ def query_entities(session: Session, *, region_id: int, query: EntityQuery) -> Q
     wanted_total = query.offset + query.limit + 1
     last_pk = None
     more = False
+    # the SQL prefilter is usually exact: ask first for just the page (and one more), then grow the chunk
+    # when the Python checks turn rows down (a count needs them all anyway)
+    chunk = SCAN_CHUNK if query.count else min(SCAN_CHUNK, max(wanted_total, 50))
     while True:
         page_params = list(params)
         cond = base
@@ -796,7 +800,7 @@ def query_entities(session: Session, *, region_id: int, query: EntityQuery) -> Q
         rows = store.execute(
             conn,
             f"SELECT {store.ENTITY_COLUMNS} FROM hub_entity e WHERE {cond} ORDER BY e.pk LIMIT ?",
-            [*page_params, SCAN_CHUNK],
+            [*page_params, chunk],
         ).all()
         for row in rows:
             pk, entity = store.row_entity(row)
@@ -809,61 +813,119 @@ def query_entities(session: Session, *, region_id: int, query: EntityQuery) -> Q
                     more = True
                     if not query.count:
                         break
-        if len(rows) < SCAN_CHUNK or (more and not query.count) or (seen >= wanted_total and not query.count):
+        if len(rows) < chunk or (more and not query.count) or (seen >= wanted_total and not query.count):
             break
+        chunk = min(SCAN_CHUNK, chunk * 2)
     return QueryResult(matched, seen if query.count else None, more)
+
+
+NEAR_FIRST_RADIUS = 120.0  # metres: the first ring of a near query; it grows until the page is certain
+NEAR_BODY_CHUNK = 64
+
+
+def _near_boxes(conn: Any, base: str, params: list[Any], box: tuple[float, float, float, float]) -> list[Any]:
+    """(pk, min_lon, min_lat, max_lon, max_lat) of the entities whose bounding box meets ``box``: from
+    the R*Tree on SQLite (``hub_entity_rtree``, kept by triggers), from the bounding-box columns elsewhere."""
+    west, south, east, north = box
+    if conn.dialect.name == "sqlite":
+        sql = (
+            "SELECT e.pk, e.min_lon, e.min_lat, e.max_lon, e.max_lat FROM hub_entity_rtree r "
+            "CROSS JOIN hub_entity e ON e.pk = r.pk "  # CROSS: drive from the R*Tree, not the B-tree
+            f"WHERE r.min_lon <= ? AND r.max_lon >= ? AND r.min_lat <= ? AND r.max_lat >= ? AND {base}"
+        )
+        return list(store.execute(conn, sql, [east, west, north, south, *params]).all())
+    sql = (
+        "SELECT e.pk, e.min_lon, e.min_lat, e.max_lon, e.max_lat FROM hub_entity e "
+        f"WHERE e.min_lon <= ? AND e.max_lon >= ? AND e.min_lat <= ? AND e.max_lat >= ? AND {base}"
+    )
+    return list(store.execute(conn, sql, [east, west, north, south, *params]).all())
 
 
 def _query_near(
     conn: Any, base: str, params: list[Any], checks: list[Callable[[Entity], bool]], query: EntityQuery
 ) -> QueryResult:
-    """near: nearest first. Candidates come from the bounding-box columns alone (no bodies), sorted by a
-    lower bound of their distance; bodies are read in that order only until the page is certain."""
+    """near: nearest first, searched in growing rings.
+
+    A ring of radius r reads the bounding boxes that meet the ring's box, keeps those whose lower bound
+    of distance is within r, and reads (and checks) only their bodies. Every entity that is truly
+    within r has a lower bound within r, so once the entities confirmed within r fill the page, no
+    entity outside can come before them and the search stops; otherwise the ring grows (up to
+    maxDistance, where it has seen everything). A dense town centre is answered from a few dozen
+    rows instead of every entity within maxDistance."""
     from shapely.geometry import Point
 
     from kotacerdas.hub.entity import LOCATION
-    from kotacerdas.hub.geo import haversine
+    from kotacerdas.hub.geo import geodesic_distance, haversine, radius_box
 
     geo = query.geo
     ref = geo.reference
-    if not (isinstance(ref, Point) and geo.max_distance is not None and geo.geoproperty == LOCATION):
+    if query.count or not (
+        isinstance(ref, Point) and geo.max_distance is not None and geo.geoproperty == LOCATION
+    ):
         return _query_near_all(conn, base, params, checks, query)
     x, y = ref.x, ref.y
-    boxes = store.execute(
-        conn,
-        f"SELECT e.pk, e.min_lon, e.min_lat, e.max_lon, e.max_lat FROM hub_entity e WHERE {base}",
-        params,
-    ).all()
-    candidates: list[tuple[float, int]] = []
-    for pk, min_lon, min_lat, max_lon, max_lat in boxes:
-        cx = min(max(x, min_lon), max_lon)
-        cy = min(max(y, min_lat), max_lat)
-        bound = haversine(x, y, cx, cy) * 0.99  # below the ellipsoidal distance, with room to spare
-        if bound <= geo.max_distance:
-            candidates.append((bound, pk))
-    candidates.sort()
+    max_distance = float(geo.max_distance)
     need = query.offset + query.limit + 1
+    checks = [check for check in checks if check != geo.matches]  # the distance below decides it
+
+    def distance_of(entity: Entity) -> float | None:
+        """Metres to the entity's location: directly for a plain Point (the usual sensor), else by
+        the general rule (several instances, other geometries)."""
+        found = entity.attrs.get(LOCATION)
+        value = found.get("value") if isinstance(found, dict) else None
+        if isinstance(value, dict) and value.get("type") == "Point":
+            coords = value.get("coordinates")
+            if (
+                isinstance(coords, list)
+                and len(coords) in (2, 3)
+                and all(type(c) in (int, float) for c in coords)
+                and -180 <= coords[0] <= 180
+                and -90 <= coords[1] <= 90
+            ):
+                return geodesic_distance(x, y, float(coords[0]), float(coords[1]))
+        return geo.distance_to(entity) if geo.matches(entity) else None
+
+    examined: set[int] = set()
     found: list[tuple[float, int, Entity]] = []
-    chunk = 64
-    for start in range(0, len(candidates), chunk):
-        part = candidates[start : start + chunk]
-        if not query.count and len(found) >= need:
-            found.sort(key=lambda item: (item[0], item[1]))
-            if part[0][0] > found[need - 1][0]:
-                break
-        marks = ",".join("?" * len(part))
-        rows = store.execute(
-            conn,
-            f"SELECT {store.ENTITY_COLUMNS} FROM hub_entity e WHERE e.pk IN ({marks})",
-            [pk for _b, pk in part],
-        ).all()
-        for row in rows:
-            pk, entity = store.row_entity(row)
-            if all(check(entity) for check in checks):
-                found.append((geo.distance_to(entity) or 0.0, pk, entity))
+    radius = min(NEAR_FIRST_RADIUS, max_distance)
+    while True:
+        candidates: list[tuple[float, int]] = []
+        for pk, min_lon, min_lat, max_lon, max_lat in _near_boxes(
+            conn, base, params, radius_box(x, y, radius)
+        ):
+            if pk in examined:
+                continue
+            cx = min(max(x, min_lon), max_lon)
+            cy = min(max(y, min_lat), max_lat)
+            bound = haversine(x, y, cx, cy) * 0.99  # below the ellipsoidal distance, with room to spare
+            if bound <= radius:
+                candidates.append((bound, pk))
+        for start in range(0, len(candidates), NEAR_BODY_CHUNK):
+            part = [pk for _b, pk in candidates[start : start + NEAR_BODY_CHUNK]]
+            examined.update(part)
+            rows = store.execute(
+                conn,
+                f"SELECT {store.ENTITY_COLUMNS} FROM hub_entity e WHERE e.pk IN ({','.join('?' * len(part))})",
+                part,
+            ).all()
+            for row in rows:
+                pk, entity = store.row_entity(row)
+                distance = distance_of(entity)
+                if (
+                    distance is not None
+                    and distance <= max_distance
+                    and all(check(entity) for check in checks)
+                ):
+                    found.append((distance, pk, entity))
+        confirmed = sum(1 for distance, _pk, _e in found if distance <= radius)
+        if confirmed >= need or radius >= max_distance:
+            break
+        # grow by the density seen so far: aim for the page with some room, at least doubling
+        factor = 4.0 if confirmed == 0 else max(2.0, 1.3 * math.sqrt(need / confirmed))
+        radius = min(max_distance, radius * factor)
     found.sort(key=lambda item: (item[0], item[1]))
     page = [e for _d, _pk, e in found[query.offset : query.offset + query.limit]]
-    return QueryResult(page, len(found) if query.count else None, len(found) > query.offset + query.limit)
+    return QueryResult(page, None, len(found) > query.offset + query.limit)
 
 
 def _query_near_all(
