@@ -21,6 +21,7 @@ def nav_items(principal: Principal) -> list[NavItem]:
         NavItem("/reports/new", _("Report a problem")),
         NavItem("/reports/track", _("Track a report")),
         NavItem("/services", _("Public services")),
+        NavItem("/reports/figures", _("Response times")),
     ]
     if principal.is_national:
         items.append(NavItem("/regions", _("Regions")))
@@ -30,6 +31,7 @@ def nav_items(principal: Principal) -> list[NavItem]:
     items.append(NavItem("/region", _("Region")))
     items.append(NavItem("/masterplans", _("Masterplan")))
     items.append(NavItem("/reports/queue", _("Report queue")))
+    items.append(NavItem("/admin/services", _("Service catalogue")))
     if principal.is_region_admin:
         items += [
             NavItem("/reports/verify", _("Verification")),
