@@ -23,6 +23,7 @@ BENCHMARKS = {
     "mqtt": "bench.ingest_mqtt",
     "queries": "bench.queries",
     "notify": "bench.notify",
+    "reports": "bench.reports",
 }
 
 

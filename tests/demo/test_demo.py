@@ -4,9 +4,13 @@ API, and ``kotacerdas demo`` loads it once and tells how to log in."""
 from __future__ import annotations
 
 import itertools
+import statistics
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from shapely.geometry import shape
@@ -51,6 +55,8 @@ def test_demo_loads_regions_kecamatan_masterplans_and_accounts(
     db.commit()
     assert loader.is_loaded(db)
     assert (summary.regions, summary.masterplans) == (3, 4)
+    assert summary.report_categories == 15 and 2000 <= summary.reports <= 3200
+    assert summary.public_services > 0
 
     evaluator = make_client().login("evaluator@kominfo.go.id", PASSWORD)
     listed = evaluator.get("/api/v1/regions").json()
@@ -59,6 +65,14 @@ def test_demo_loads_regions_kecamatan_masterplans_and_accounts(
     _check_jember_kecamatan(db, evaluator)
     _check_jember_masterplans(evaluator)
     _check_accounts_log_in(make_client)
+    admin = make_client().login("admin@jember.go.id", PASSWORD)
+    _check_report_categories(admin)
+    everything = _all_reports(admin)
+    assert len(everything) == summary.reports
+    _check_report_year(everything)
+    _check_report_lifecycles(admin, everything)
+    _check_office_figures(everything)
+    _check_report_scopes(make_client, everything)
 
 
 def _check_jember_kecamatan(db: Session, api: Any) -> None:
@@ -135,6 +149,162 @@ def _check_accounts_log_in(make_client: Callable[[], Any]) -> None:
         assert (me["role"], me["region_code"]) == (role, region_code), email
 
 
+# ---------------------------------------------------------------- citizen reports
+
+WIB = ZoneInfo("Asia/Jakarta")
+OPEN = {"submitted", "disposed", "in_progress", "responded"}
+RAINY = {12, 1, 2, 3}
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _check_report_categories(api: Any) -> None:
+    listed = {c["code"]: c for c in api.get(f"{JBR}/report-categories").json()}
+    assert len(listed) == 15
+    assert all(c["office"] is not None and c["name_en"] and c["group"] for c in listed.values())
+    assert listed["jalan-rusak"]["office"]["short_name"] == "DPU BMSDA"
+    assert listed["adminduk"]["office"]["short_name"] == "Dispendukcapil"
+    assert listed["pungli"]["is_private"] and listed["pungli"]["office"]["short_name"] == "Inspektorat"
+    assert {a["code"] for c in listed.values() for a in c["attributes"]} == {"tingkat", "nomor_tiang"}
+    routes = api.get(f"{JBR}/report-categories/ketertiban-umum/routes").json()
+    assert [(r["area"]["name"], r["office"]["short_name"]) for r in routes] == [
+        ("Kaliwates", "Kec. Kaliwates")
+    ]
+
+
+def _all_reports(api: Any) -> list[dict[str, Any]]:
+    """Every report as the region admin lists them, oldest first, a page of 200 at a time."""
+    out: list[dict[str, Any]] = []
+    while True:
+        page = api.get(
+            f"{JBR}/reports", params={"scope": "admin", "sort": "oldest", "limit": 200, "offset": len(out)}
+        )
+        assert page.status_code == 200, page.text
+        items = page.json()["items"]
+        out += items
+        if len(items) < 200:
+            return out
+
+
+def _check_report_year(reports: list[dict[str, Any]]) -> None:
+    now = datetime.now(UTC)
+    numbers = [r["tracking_no"] for r in reports]
+    assert len(set(numbers)) == len(numbers)
+    submitted = [_at(r["submitted_at"]) for r in reports]
+    assert min(submitted) >= now - timedelta(days=366) and max(submitted) <= now
+    # every month of the last year, the current one included
+    months = Counter((s.astimezone(WIB).year, s.astimezone(WIB).month) for s in submitted)
+    local_now = now.astimezone(WIB)
+    for back in range(12):
+        year, month = divmod(local_now.year * 12 + local_now.month - 1 - back, 12)
+        least = 100 if back else (1 if local_now.day > 1 else 0)  # the current month may have just begun
+        assert months[(year, month + 1)] >= least, (year, month + 1)
+    # fewer at weekends (per day), more floods in the rainy season (per month)
+    days = Counter(s.astimezone(WIB).weekday() for s in submitted)
+    assert (days[5] + days[6]) / 2 < 0.8 * sum(days[d] for d in range(5)) / 5
+    floods = Counter(
+        _at(r["submitted_at"]).astimezone(WIB).month in RAINY
+        for r in reports
+        if r["category"] == "banjir-drainase"
+    )
+    assert floods[True] / 4 > 2 * floods[False] / 8
+
+    states = Counter(r["state"] for r in reports)
+    assert set(states) == {"submitted", "disposed", "in_progress", "responded", "closed", "rejected"}
+    assert 0.02 < states["rejected"] / len(reports) < 0.08
+    assert {r["resolution"] for r in reports if r["state"] == "closed"} == {
+        "resolved",
+        "unresolved",
+        "no_answer",
+    }
+    assert {r["reject_reason"] for r in reports if r["state"] == "rejected"} == {
+        "duplicate",
+        "not_authority",
+        "spam",
+    }
+    assert all(r["duplicate_of"] for r in reports if r["reject_reason"] == "duplicate")
+    privacy = Counter(r["privacy"] for r in reports)
+    assert privacy["identified"] > privacy["anonymous"] > privacy["confidential"] > 0
+    assert all(r["privacy"] == "confidential" for r in reports if r["category"] == "pungli")
+    # a live queue: the last weeks are mostly open, some open reports are overdue, old ones mostly done
+    recent = [r for r in reports if _at(r["submitted_at"]) > now - timedelta(days=7)]
+    assert sum(r["state"] in OPEN for r in recent) > len(recent) / 2
+    overdue = [r for r in reports if r["overdue"]]
+    assert overdue and all(r["state"] in OPEN and _at(r["due_at"]) < now for r in overdue)
+    old = [r for r in reports if _at(r["submitted_at"]) < now - timedelta(days=90)]
+    assert sum(r["state"] in ("closed", "rejected") for r in old) > 0.9 * len(old)
+    # points lie in the kecamatan the report names; Kaliwates's public-order reports go to its office
+    assert all(r["area"] is not None for r in reports if r["lat"] is not None)
+    assert sum(r["lat"] is None for r in reports) > 0  # some complaints are about a service, not a spot
+    kaliwates = [
+        r
+        for r in reports
+        if r["category"] == "ketertiban-umum" and (r["area"] or {}).get("name") == "Kaliwates"
+    ]
+    assert kaliwates and all(
+        r["office"]["short_name"] == "Kec. Kaliwates" for r in kaliwates if r["office"] is not None
+    )
+
+
+def _check_report_lifecycles(api: Any, reports: list[dict[str, Any]]) -> None:
+    """A sample of every state: each timeline starts with the filing, runs forward in time, each step
+    starts where the previous one ended, and the last leaves the report as it is listed."""
+    now = datetime.now(UTC)
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for r in reports:
+        by_state.setdefault(r["state"], []).append(r)
+    picked = [r for rows in by_state.values() for r in rows[:: max(1, len(rows) // 12)][:12]]
+    kinds: Counter[str] = Counter()
+    for report in picked:
+        events = api.get(f"{JBR}/reports/{report['tracking_no']}/timeline").json()
+        kinds.update(e["kind"] for e in events)
+        moments = [_at(e["at"]) for e in events]
+        assert moments == sorted(moments) and moments[-1] <= now, report["tracking_no"]
+        assert events[0]["kind"] == "submitted" and moments[0] == _at(report["submitted_at"])
+        state = "submitted"
+        for event in events[1:]:
+            assert event["from_state"] == state, (report["tracking_no"], events)
+            state = event["to_state"]
+        assert state == report["state"], report["tracking_no"]
+        if report["state"] in OPEN:
+            stage = {"submitted": "verify", "responded": "close"}.get(report["state"], "respond")
+            assert report["due_at"] == report[f"{stage}_due_at"]
+    assert {"disposed", "accepted", "responded", "closed", "escalated"} <= set(kinds)
+
+
+def _check_office_figures(reports: list[dict[str, Any]]) -> None:
+    """Offices differ: Dispendukcapil answers quickly, DPU BMSDA slowly and often late."""
+    hours: dict[str, list[float]] = {}
+    late: dict[str, list[bool]] = {}
+    for r in reports:
+        if r["first_response_at"] and r["verified_at"] and r["office"]:
+            office = r["office"]["short_name"]
+            answered = _at(r["first_response_at"])
+            hours.setdefault(office, []).append((answered - _at(r["verified_at"])).total_seconds() / 3600)
+            late.setdefault(office, []).append(answered > _at(r["respond_due_at"]))
+    medians = {office: statistics.median(values) for office, values in hours.items() if len(values) >= 20}
+    assert len(medians) >= 8 and len(set(medians.values())) == len(medians)
+    assert medians["DPU BMSDA"] > 3 * medians["Dispendukcapil"]
+    share_late = {office: sum(values) / len(values) for office, values in late.items()}
+    assert share_late["DPU BMSDA"] > 0.3 > share_late["Dispendukcapil"]
+
+
+def _check_report_scopes(make_client: Callable[[], Any], reports: list[dict[str, Any]]) -> None:
+    dishub = [r for r in reports if r["office"] and r["office"]["short_name"] == "Dishub"]
+    operator = make_client().login("operator.dishub@jember.go.id", PASSWORD)
+    queue = operator.get(f"{JBR}/reports", params={"scope": "office", "limit": 1}).json()
+    assert queue["total"] == len(dishub) > 0
+    overdue = operator.get(f"{JBR}/reports", params={"scope": "office", "overdue": "true"}).json()
+    assert overdue["total"] == sum(r["overdue"] for r in dishub)
+    mine = make_client().login("warga@example.id", PASSWORD).get(f"{JBR}/reports", params={"scope": "mine"})
+    assert mine.json()["total"] > 0
+    public = make_client().get(f"{JBR}/reports", params={"limit": 1}).json()
+    hidden = sum(r["privacy"] == "confidential" or r["reject_reason"] == "spam" for r in reports)
+    assert public["total"] == len(reports) - hidden
+
+
 def test_demo_files_keep_past_and_future_apart() -> None:
     """Realisations only for years already over, and nothing in the future marked done."""
     for region in loader.read_data("regions.json")["regions"]:
@@ -168,13 +338,18 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     get_settings.cache_clear()
 
 
-def _counts(db_file: Path) -> dict[str, int]:
+# the year of reports ends at the moment of loading, so their number may differ by one or two
+# between two loads: they are counted apart from the tables that must come back the same
+TABLES = ("region", "area", "office", "app_user", "programme", "indicator", "realisation", "report_category")
+
+
+def _counts(db_file: Path, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
     engine = make_engine(f"sqlite:///{db_file}")
     try:
         with engine.connect() as conn:
             return {
                 table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
-                for table in ("region", "area", "office", "app_user", "programme", "indicator", "realisation")
+                for table in tables
             }
     finally:
         engine.dispose()
@@ -187,8 +362,11 @@ def test_demo_command_loads_once_and_prints_how_to_log_in(data_dir: Path) -> Non
     assert "http://127.0.0.1:8000" in first.output
     assert "admin@jember.go.id" in first.output and "warga@example.id" in first.output
     assert PASSWORD in first.output
+    assert "laporan warga/citizen reports" in first.output and "layanan publik" in first.output
     loaded = _counts(data_dir / "kotacerdas.sqlite3")
     assert loaded["region"] == 3 and loaded["area"] > 31 and loaded["programme"] > 60
+    assert loaded["report_category"] == 15
+    assert 2000 < _counts(data_dir / "kotacerdas.sqlite3", ("report",))["report"] < 3200
 
     again = runner.invoke(cli_app, ["demo", "--no-serve"])
     assert again.exit_code == 0, again.output

@@ -153,6 +153,8 @@ def _load(engine: Engine) -> None:
         f"{summary.areas} kecamatan, {summary.offices} OPD, {summary.masterplans} masterplan, "
         f"{summary.programmes} program/programmes ({summary.quick_wins} quick win), "
         f"{summary.indicators} indikator/indicators, {summary.realisations} realisasi/realisations, "
+        f"{summary.reports} laporan warga/citizen reports ({summary.report_categories} "
+        f"kategori/categories), {summary.public_services} layanan publik/public services, "
         f"{hub_entities} entitas hub/hub entities."
     )
 

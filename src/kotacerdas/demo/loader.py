@@ -3,8 +3,11 @@
 Regions, offices and areas go through ``region.service``; accounts through ``auth.service``;
 masterplans, programmes, indicators and realisations through ``masterplan.service`` with the region
 admin as the acting principal (and an office's operator for realisations of that office's
-programmes, where the demo has one). The JSON files are validated by the same schemas the API uses,
-so a mistake in them fails loudly instead of slipping past the rules.
+programmes, where the demo has one). Then the citizen domain's own demo: the public-service
+catalogue, and for Jember its report categories and a year of citizen reports ending now
+(``citizen.demo``: every step through the report services, at its simulated moment). The JSON
+files are validated by the same schemas the API uses, so a mistake in them fails loudly instead of
+slipping past the rules.
 
 The caller owns the transaction: ``load_demo`` only flushes.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -23,7 +27,10 @@ from sqlalchemy.orm import Session
 
 from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import Principal
+from kotacerdas.citizen import demo as citizen_demo
+from kotacerdas.citizen.catalogue import load_demo_catalogue
 from kotacerdas.errors import NotFound
+from kotacerdas.kit.time import utcnow
 from kotacerdas.masterplan import schemas as ms, service as masterplans
 from kotacerdas.region import service as regions
 
@@ -58,6 +65,9 @@ class DemoSummary:
     quick_wins: int = 0
     indicators: int = 0
     realisations: int = 0
+    report_categories: int = 0
+    reports: int = 0  # laporan warga
+    public_services: int = 0  # layanan publik (the catalogue)
     accounts: list[DemoAccount] = field(default_factory=list)
 
 
@@ -106,13 +116,17 @@ def is_loaded(session: Session) -> bool:
 
 
 def total_steps() -> int:
-    """Steps ``load_demo`` reports: a region with its offices, its areas, the accounts, and per
-    masterplan one for the plan, one per programme and one for the dimension-level indicators."""
+    """Steps ``load_demo`` reports: a region with its offices, its areas, the accounts, per
+    masterplan one for the plan, one per programme and one for the dimension-level indicators, then
+    per region its service catalogue and, where the demo has reports, their categories and
+    ``citizen.demo.REPORT_STEPS`` for the year of reports."""
     steps = 1
     for region in _regions_doc()["regions"]:
-        steps += 2
+        steps += 3
         for name in region["masterplans"]:
             steps += 2 + len(read_data(name)["programmes"])
+        if citizen_demo.has_demo_reports(region["code"]):
+            steps += 1 + citizen_demo.REPORT_STEPS
     return steps
 
 
@@ -128,8 +142,11 @@ class _Steps:
             self.progress(self.done, self.total, label)
 
 
-def load_demo(session: Session, *, progress: Progress | None = None) -> DemoSummary:
-    """Create the demo regions, offices, areas, accounts and masterplans.
+def load_demo(
+    session: Session, *, progress: Progress | None = None, now: datetime | None = None
+) -> DemoSummary:
+    """Create the demo regions, offices, areas, accounts, masterplans, service catalogues, report
+    categories and a year of citizen reports ending at ``now`` (default: the present moment).
 
     Raises ``Conflict`` when a demo region already exists (check ``is_loaded`` first).
     """
@@ -167,6 +184,30 @@ def load_demo(session: Session, *, progress: Progress | None = None) -> DemoSumm
                 summary=summary,
                 step=step,
             )
+
+    now = now or utcnow()
+    for spec in doc["regions"]:
+        code = spec["code"]
+        summary.public_services += load_demo_catalogue(
+            session, region_id=region_ids[code], office_ids=offices[code]
+        )
+        step(f"{spec['name']}: layanan publik / public services")
+        if not citizen_demo.has_demo_reports(code):
+            continue
+        summary.report_categories += citizen_demo.load_demo_categories(
+            session, region_id=region_ids[code], office_ids=offices[code], admin=actors.admins[code]
+        )
+        step(f"{spec['name']}: kategori laporan / report categories")
+        summary.reports += citizen_demo.load_demo_reports(
+            session,
+            region_id=region_ids[code],
+            office_ids=offices[code],
+            admin=actors.admins[code],
+            operators=actors.operators,
+            citizen=actors.citizens.get(code),
+            now=now,
+            progress=step,
+        )
     return summary
 
 
@@ -214,6 +255,7 @@ def _load_areas(session: Session, region_id: int, areas: list[dict[str, Any]]) -
 class _Actors:
     admins: dict[str, Principal] = field(default_factory=dict)  # region code -> its admin
     operators: dict[int, Principal] = field(default_factory=dict)  # office id -> its operator
+    citizens: dict[str, Principal] = field(default_factory=dict)  # region code -> a citizen account
 
 
 def _load_users(
@@ -240,6 +282,8 @@ def _load_users(
             actors.admins.setdefault(account.region, principal)
         elif account.role == "office_operator" and office_id is not None:
             actors.operators.setdefault(office_id, principal)
+        elif account.role == "citizen" and account.region is not None:
+            actors.citizens.setdefault(account.region, principal)
     return actors
 
 
