@@ -332,7 +332,9 @@ def test_audit_page_shows_actor_action_and_local_time(client, make_client, world
 def test_audit_page_pages_through_a_long_log(client, world):
     client.login(ADMIN, world["password"])
     for n in range(AUDIT_PAGE_SIZE + 1):
-        resp = client.post("/api/v1/regions/35.09/offices", json={"name": f"Kantor {n}", "short_name": f"K{n}"})
+        resp = client.post(
+            "/api/v1/regions/35.09/offices", json={"name": f"Kantor {n}", "short_name": f"K{n}"}
+        )
         assert resp.status_code == 201
     first = client.get("/admin/audit?lang=en")
     assert first.status_code == 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from citizendata import IN_KALIWATES, IN_SUMBERSARI
+from citizendata import IN_KALIWATES, IN_SUMBERSARI, admin_key
 
 R = "/api/v1/regions/35.09"
 
@@ -195,3 +195,17 @@ def test_bad_reports_are_refused_with_a_clear_error(
     if field:
         assert field in str(error["details"])
     assert client.get(f"{R}/reports").json()["total"] == 0
+
+
+def test_an_api_key_files_reports_only_with_the_permission(
+    client: Any, db: Any, reporting: dict[str, Any]
+) -> None:
+    hub_only = admin_key(db, reporting, ["hub:write"])
+    filer = admin_key(db, reporting, ["reports:submit"])
+    body = {"category": "jalan-rusak", "description": "Lampu jalan mati", "address": "Jl. Jawa 10"}
+    refused = client.post(f"{R}/reports", json=body, headers={"Authorization": f"Bearer {hub_only}"})
+    assert refused.status_code == 403
+    assert client.get(f"{R}/reports").json()["total"] == 0
+    filed = client.post(f"{R}/reports", json=body, headers={"Authorization": f"Bearer {filer}"})
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["report"]["channel"] == "api"

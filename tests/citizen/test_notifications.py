@@ -238,7 +238,13 @@ def test_the_reporter_hears_of_every_step_and_the_office_of_the_disposition(
     assert (stats.sent, stats.retrying, stats.dead) == (5, 0, 0)  # 4 steps to the reporter, 1 to the office
 
     mails = inbox.to(REPORTER)
-    states = ["Waiting for verification", "Disposed to the office", "In progress", "Responded", "Closed report"]
+    states = [
+        "Waiting for verification",
+        "Disposed to the office",
+        "In progress",
+        "Responded",
+        "Closed report",
+    ]
     assert len(mails) == len(states)
     for mail, state in zip(mails, states, strict=True):
         assert mail.subject.startswith(f"[{no}] ")

@@ -19,7 +19,7 @@ from kotacerdas.citizen.models import Report, ReportCategory
 from kotacerdas.citizen.present import Presenter
 from kotacerdas.citizen.ratelimit import check_anonymous_submission
 from kotacerdas.config import Settings
-from kotacerdas.errors import NotFound, ValidationFailed
+from kotacerdas.errors import NotFound, PermissionDenied, ValidationFailed
 from kotacerdas.i18n import _
 from kotacerdas.kit.files import DirectoryStore
 from kotacerdas.kit.time import zone
@@ -306,6 +306,8 @@ def file_report(
     region = public_region(session, region_code)
     if not principal.is_authenticated:
         check_anonymous_submission(request, settings)
+    elif principal.kind == "api_key" and "reports:submit" not in principal.permissions:
+        raise PermissionDenied(_("This key may not submit reports (it needs the reports:submit permission)."))
     category = categories.get_category_by_code(session, region_id=region.id, code=body.category)
     filed = reports.file_report(
         session,

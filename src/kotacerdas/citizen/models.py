@@ -99,6 +99,10 @@ class Report(RegionOwned, Base):
         Index("ix_report_region_submitted", "region_id", "submitted_at"),
         Index("ix_report_region_updated", "region_id", "updated_at"),
         Index("ix_report_due", "due_at"),
+        Index("ix_report_region_due", "region_id", "due_at"),  # overdue lists of the verifiers
+        Index(
+            "ix_report_region_category_state_submitted", "region_id", "category_id", "state", "submitted_at"
+        ),
         Index("ix_report_nearby", "region_id", "category_id", "lat", "lon"),
     )
 
