@@ -32,7 +32,7 @@ test: $(STAMP) .venv-clients/.installed ## every test; PostgreSQL, Mosquitto and
 test-fast: $(STAMP)
 	KOTACERDAS_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -x -q -m "not slow and not browser" $(PYTEST_ARGS)
 
-bench: $(STAMP) ## the hub's benchmarks, ceilings and targets (~9 min; BENCH_ARGS=--quick ~5): BENCH=upsert|mqtt|queries|notify
+bench: $(STAMP) ## the benchmarks (hub and citizen reports), ceilings and targets (~9 min; BENCH_ARGS=--quick ~5): BENCH=upsert|mqtt|queries|notify
 	$(BIN)/python -m bench.run $(BENCH) $(BENCH_ARGS)
 
 check: $(STAMP) ## ruff and mypy (strict)
