@@ -100,6 +100,8 @@ class Report(RegionOwned, Base):
         Index("ix_report_region_updated", "region_id", "updated_at"),
         Index("ix_report_due", "due_at"),
         Index("ix_report_region_due", "region_id", "due_at"),  # overdue lists of the verifiers
+        # the public list's count reads this index alone (not a row of 100,000)
+        Index("ix_report_region_public", "region_id", "privacy", "reject_reason"),
         Index(
             "ix_report_region_category_state_submitted", "region_id", "category_id", "state", "submitted_at"
         ),
