@@ -22,9 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from kotacerdas.auth.access import Principal
 from kotacerdas.auth.pages import own_region
@@ -35,12 +33,14 @@ from kotacerdas.citizen.catalogue_schemas import (
     PublicServiceUpdate,
 )
 from kotacerdas.citizen.models import PublicService
+from kotacerdas.citizen.pages_common import visitor_place
 from kotacerdas.errors import KotaCerdasError, NotFound, PermissionDenied
 from kotacerdas.i18n import _, gettext
 from kotacerdas.kit.time import to_local, utcnow
 from kotacerdas.region import service as regions
 from kotacerdas.region.models import Office, Region
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, csrf_protect, language
+from kotacerdas.web.forms import PostedForm
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import CODE_PATTERN, CONTROL, FormErrors
 
@@ -72,29 +72,6 @@ DONE = {
 
 
 # ---------------------------------------------------------------- the region of the public pages
-
-
-def public_region(session: Session, request: Request) -> Region:
-    """``?region=<code>``, else the visitor's own region, else ``settings.default_region``, else the
-    first region created."""
-    code = request.query_params.get("region")
-    if code:
-        if not regions.REGION_CODE.match(code):
-            raise NotFound(_("Region {code} not found."), code=code[:20])
-        return regions.get_region_by_code(session, code)
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is not None and principal.region_id is not None:
-        return regions.get_region(session, principal.region_id)
-    default = request.app.state.settings.default_region
-    if default:
-        try:
-            return regions.get_region_by_code(session, default)
-        except NotFound:
-            pass  # a default that names no region: fall back to the first one rather than fail every visit
-    first = session.scalar(select(Region).order_by(Region.id).limit(1))
-    if first is None:
-        raise NotFound(_("No region has been set up yet."))
-    return first
 
 
 def _clean(text: str | None, limit: int) -> str:
@@ -186,7 +163,7 @@ def service_list(
     open_now: str | None = None,
     page: str | None = None,
 ) -> Response:
-    region = public_region(session, request)
+    region = visitor_place(session, request, principal).region
     words = _clean(q, 200)
     office_name = _clean(office, 40)
     only_open = open_now in ("1", "true", "on", "yes")
@@ -236,7 +213,7 @@ def service_list(
 def service_detail(
     code: str, request: Request, session: DbSession, principal: CurrentPrincipal, done: str | None = None
 ) -> Response:
-    region = public_region(session, request)
+    region = visitor_place(session, request, principal).region
     if len(code) > 40 or not code.isprintable():
         raise NotFound(_("Service {code} not found."), code=code[:40])
     svc = catalogue.get_service(
@@ -282,14 +259,6 @@ def _writable_offices(session: Session, principal: Principal, region: Region) ->
         for o in regions.list_offices(session, region_id=region.id)
         if catalogue.may_write_service(principal, region.id, o.id)
     ]
-
-
-async def posted_form(request: Request) -> FormData:
-    """The posted form as it came (the CSRF check has read it already; Starlette keeps it)."""
-    return await request.form()
-
-
-PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 # ---------------------------------------------------------------- staff pages

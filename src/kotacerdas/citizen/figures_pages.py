@@ -15,18 +15,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from kotacerdas.auth.access import Principal
 from kotacerdas.citizen import figures as f
 from kotacerdas.citizen.labels import STATE_LABELS
-from kotacerdas.errors import NotFound
+from kotacerdas.citizen.pages_common import visitor_place
 from kotacerdas.i18n import _, gettext
 from kotacerdas.kit.charts import Series, bar_chart, line_chart
 from kotacerdas.kit.time import current_year, utcnow
 from kotacerdas.region import service as regions
-from kotacerdas.region.models import Region
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, language
 from kotacerdas.web.render import format_number, format_percent, render
 from kotacerdas.web.schemas import FormErrors
@@ -53,28 +49,6 @@ SUBMITTED = "#0b5cab"
 CLOSED = "#1e8e6e"
 
 
-def figures_region(session: Session, request: Request, principal: Principal) -> Region:
-    """``?region=<code>``, else the visitor's own region, else ``settings.default_region``, else the
-    first region created."""
-    code = request.query_params.get("region")
-    if code:
-        if not regions.REGION_CODE.match(code):
-            raise NotFound(_("Region {code} not found."), code=code[:20])
-        return regions.get_region_by_code(session, code)
-    if principal.region_id is not None:
-        return regions.get_region(session, principal.region_id)
-    default = request.app.state.settings.default_region
-    if default:
-        try:
-            return regions.get_region_by_code(session, default)
-        except NotFound:
-            pass  # a default that names no region: the first one rather than an error on every visit
-    first = session.scalar(select(Region).order_by(Region.id).limit(1))
-    if first is None:
-        raise NotFound(_("No region has been set up yet."))
-    return first
-
-
 def _days(hours: float | None) -> float | None:
     return None if hours is None else hours / 24
 
@@ -86,7 +60,7 @@ def figures_page(request: Request, session: DbSession, principal: CurrentPrincip
     def t(message: str, **params: Any) -> str:
         return gettext(lang, message, **params)
 
-    region = figures_region(session, request, principal)
+    region = visitor_place(session, request, principal).region
     this_year = current_year(region.timezone)
     query = request.query_params
     errors = FormErrors()

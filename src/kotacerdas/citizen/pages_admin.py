@@ -22,12 +22,10 @@ from kotacerdas.citizen.models import ReportCategory
 from kotacerdas.citizen.pages_common import (
     CSRF,
     STATE_CLASS,
-    PostedForm,
     flash,
     int_or_none,
     late_days,
     refusal,
-    text,
     translate_text,
     undo,
 )
@@ -40,6 +38,7 @@ from kotacerdas.kit.workdays import holiday_names
 from kotacerdas.region import service as regions
 from kotacerdas.region.models import Region
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, language
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import FormErrors, form_errors
 

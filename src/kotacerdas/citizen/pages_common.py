@@ -8,29 +8,26 @@ another page under ``/reports/`` (the figures, the queue, the form).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.datastructures import FormData
 
 from kotacerdas.auth.access import Principal
 from kotacerdas.citizen.models import ReportCategory
 from kotacerdas.db import run_after_rollback
 from kotacerdas.errors import KotaCerdasError, NotFound
 from kotacerdas.i18n import _, gettext
-from kotacerdas.kit import geo
 from kotacerdas.kit.time import to_local, utcnow
 from kotacerdas.region import service as regions
-from kotacerdas.region.models import Area, Region
-from kotacerdas.region.pages import AreaMap, area_map
+from kotacerdas.region.models import Region
+from kotacerdas.region.pages import AreaMap, MapProjection, area_map
 from kotacerdas.web.deps import csrf_protect
 from kotacerdas.web.schemas import CONTROL, CONTROL_MESSAGE, GENERAL, FormErrors, form_errors
 
@@ -63,16 +60,7 @@ def public_region(session: Session, request: Request) -> Region:
         if not regions.REGION_CODE.match(code):
             raise NotFound(_("Region {code} not found."), code=code[:20])
         return regions.get_region_by_code(session, code)
-    default = request.app.state.settings.default_region
-    if default:
-        try:
-            return regions.get_region_by_code(session, default)
-        except NotFound:
-            pass
-    found = regions.list_regions(session)
-    if not found:
-        raise NotFound(_("No region has been set up yet."))
-    return min(found, key=lambda region: region.id)
+    return regions.default_region(session, request.app.state.settings.default_region)
 
 
 @dataclass(frozen=True)
@@ -99,19 +87,6 @@ def visitor_place(session: Session, request: Request, principal: Principal) -> P
 
 
 # ---------------------------------------------------------------- forms
-
-
-async def read_form(request: Request) -> FormData:
-    """The posted form, parsed once (the CSRF check has parsed it already) so handlers stay sync."""
-    return await request.form()
-
-
-PostedForm = Annotated[FormData, Depends(read_form)]
-
-
-def text(form: FormData | Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
 
 
 def control_errors(values: Mapping[str, str], lang: str) -> FormErrors:
@@ -259,48 +234,12 @@ def category_groups(rows: Sequence[ReportCategory], lang: str) -> list[CategoryG
 
 
 @dataclass(frozen=True)
-class MapFrame:
-    """The projection ``region.pages.area_map`` draws with: enough to place a point and to read a click."""
-
-    min_lon: float
-    max_lat: float
-    kx: float
-    scale: float
-    pad: float
-
-    def xy(self, lon: float, lat: float) -> tuple[float, float]:
-        return (
-            round(self.pad + (lon - self.min_lon) * self.kx * self.scale, 1),
-            round(self.pad + (self.max_lat - lat) * self.scale, 1),
-        )
-
-
-@dataclass(frozen=True)
 class RegionMap:
     drawing: AreaMap
-    frame: MapFrame
 
-
-def _frame(
-    areas: Sequence[Area], boundary: Any, *, width: float, max_height: float, pad: float
-) -> MapFrame | None:
-    # the same bounds and scale as area_map (region/pages.py), which does not expose them
-    geoms = []
-    for raw in [a.geometry for a in areas if a.geometry] + ([boundary] if boundary else []):
-        try:
-            geoms.append(geo.parse_area(raw))
-        except KotaCerdasError:
-            continue
-    if not geoms:
-        return None
-    boxes = [geo.bbox(g) for g in geoms]
-    min_lon, min_lat = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    max_lon, max_lat = max(b[2] for b in boxes), max(b[3] for b in boxes)
-    kx = math.cos(math.radians((min_lat + max_lat) / 2))
-    span_x = max((max_lon - min_lon) * kx, 1e-9)
-    span_y = max(max_lat - min_lat, 1e-9)
-    scale = min((width - 2 * pad) / span_x, (max_height - 2 * pad) / span_y)
-    return MapFrame(min_lon=min_lon, max_lat=max_lat, kx=kx, scale=scale, pad=pad)
+    @property
+    def frame(self) -> MapProjection:
+        return self.drawing.projection
 
 
 def region_map(
@@ -311,10 +250,7 @@ def region_map(
     shown = [a for a in areas if a.kind == "kecamatan"] or list(areas)
     pad = 14.0
     drawing = area_map(shown, region.boundary, width=width, max_height=max_height, pad=pad)
-    frame = _frame(shown, region.boundary, width=width, max_height=max_height, pad=pad)
-    if drawing is None or frame is None:
-        return None
-    return RegionMap(drawing, frame)
+    return RegionMap(drawing) if drawing is not None else None
 
 
 def osm_link(lat: float, lon: float) -> str:

@@ -26,7 +26,6 @@ from kotacerdas.citizen.pages_common import (
     CSRF,
     STATE_CLASS,
     Place,
-    PostedForm,
     control_errors,
     flash,
     int_or_none,
@@ -34,7 +33,6 @@ from kotacerdas.citizen.pages_common import (
     osm_link,
     refusal,
     region_map,
-    text,
     undo,
     visitor_place,
 )
@@ -43,6 +41,7 @@ from kotacerdas.errors import Conflict, NotFound, PermissionDenied, ValidationFa
 from kotacerdas.i18n import _, gettext
 from kotacerdas.region import service as regions
 from kotacerdas.web.deps import ANON_COOKIE, CurrentPrincipal, DbSession, language
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import FormErrors
 

@@ -28,14 +28,12 @@ from kotacerdas.citizen.pages_common import (
     STATE_CLASS,
     TRACKING_NO,
     Place,
-    PostedForm,
     category_groups,
     control_errors,
     int_or_none,
     parse_coordinate,
     refusal,
     region_map,
-    text,
     undo,
     visitor_place,
 )
@@ -53,6 +51,7 @@ from kotacerdas.errors import (
 from kotacerdas.i18n import _, gettext
 from kotacerdas.region import service as regions
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, language
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import GENERAL, FormErrors
 

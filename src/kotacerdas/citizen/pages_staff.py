@@ -23,13 +23,11 @@ from kotacerdas.citizen.models import OPEN_STATES, STATES
 from kotacerdas.citizen.pages_common import (
     CSRF,
     STATE_CLASS,
-    PostedForm,
     clean_query,
     flash,
     int_or_none,
     late_days,
     refusal,
-    text,
     undo,
 )
 from kotacerdas.citizen.present import Presenter
@@ -39,6 +37,7 @@ from kotacerdas.i18n import _, gettext
 from kotacerdas.region import service as regions
 from kotacerdas.region.models import Region
 from kotacerdas.web.deps import CurrentPrincipal, DbSession, language
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import FormErrors, form_errors
 

@@ -28,30 +28,42 @@ class Presenter:
         self._photos: dict[int, list[ReportPhoto]] = {}
         self._tracking: dict[int, str] = {}
 
-    @property
-    def offices(self) -> dict[int, Office]:
+    def _load_lookups(self) -> None:
+        """Every office and category of the region at once: for a page of reports."""
         if self._offices is None:
             rows = self.session.scalars(select(Office).where(Office.region_id == self.region.id))
             self._offices = {o.id: o for o in rows}
-        return self._offices
-
-    @property
-    def categories(self) -> dict[int, ReportCategory]:
         if self._categories is None:
-            rows = self.session.scalars(
+            found = self.session.scalars(
                 select(ReportCategory).where(ReportCategory.region_id == self.region.id)
             )
-            self._categories = {c.id: c for c in rows}
-        return self._categories
+            self._categories = {c.id: c for c in found}
+
+    def _office(self, office_id: int) -> Office | None:
+        if self._offices is not None:
+            return self._offices.get(office_id)
+        office = self.session.get(Office, office_id)  # one report: the identity map, not the whole list
+        return office if office is not None and office.region_id == self.region.id else None
+
+    def _category(self, category_id: int) -> ReportCategory:
+        if self._categories is not None:
+            return self._categories[category_id]
+        category = self.session.get(ReportCategory, category_id)
+        if category is None or category.region_id != self.region.id:
+            raise KeyError(category_id)
+        return category
 
     def office_ref(self, office_id: int | None) -> OfficeRef | None:
-        office = self.offices.get(office_id) if office_id else None
+        office = self._office(office_id) if office_id else None
         return OfficeRef(id=office.id, short_name=office.short_name, name=office.name) if office else None
 
     def category_name(self, category: ReportCategory) -> str:
         return category.name_en if self.lang == "en" and category.name_en else category.name
 
-    def prefetch(self, reports: Sequence[Report]) -> None:
+    def prefetch(self, reports: Sequence[Report], *, lookups: bool = True) -> None:
+        """Read what a page of reports shows in a few queries (``lookups``: every office and category)."""
+        if lookups:
+            self._load_lookups()
         ids = [r.id for r in reports if r.id not in self._photos]
         if ids:
             for photo in self.session.scalars(
@@ -77,14 +89,14 @@ class Presenter:
 
     def photo_urls(self, report: Report) -> list[str]:
         if report.id not in self._photos:
-            self.prefetch([report])
+            self.prefetch([report], lookups=False)
         base = f"/api/v1/regions/{self.region.code}/reports/{report.tracking_no}/photos"
         return [f"{base}/{p.position}" for p in self._photos[report.id]]
 
     def read(self, report: Report, role: access.Role) -> ReportRead:
         if report.id not in self._photos:
-            self.prefetch([report])
-        category = self.categories[report.category_id]
+            self.prefetch([report], lookups=False)
+        category = self._category(report.category_id)
         area = self._areas.get(report.area_id) if report.area_id else None
         reporter = None
         if access.shows_identity(role, report):

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from kotacerdas.auth.access import (
     Principal,
@@ -209,14 +208,6 @@ def page_scope(request: Request, session: DbSession, principal: CurrentPrincipal
 PageScope = Annotated[Scope, Depends(page_scope)]
 
 
-async def read_form(request: Request) -> FormData:
-    """The posted form, parsed once (the CSRF check has usually parsed it already) so handlers stay sync."""
-    return await request.form()
-
-
-PostedForm = Annotated[FormData, Depends(read_form)]
-
-
 def clip_year(year: int | None, start: int, end: int, default: int) -> int:
     return min(max(year if year is not None else default, start), end)
 
@@ -227,11 +218,6 @@ def int_or_none(text: str | None) -> int | None:
 
 
 # ---------------------------------------------------------------- forms
-
-
-def text(form: FormData | Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
 
 
 def lines(value: str) -> list[str]:

@@ -29,14 +29,13 @@ from kotacerdas.masterplan.models import Masterplan
 from kotacerdas.masterplan.pagekit import (
     LABELS,
     PageScope,
-    PostedForm,
     Scope,
     int_or_none,
     lines,
     options,
-    text,
 )
 from kotacerdas.web.deps import DbSession, csrf_protect
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import FormErrors, form_errors
 

@@ -24,13 +24,11 @@ from kotacerdas.masterplan.models import Indicator, Masterplan, Programme
 from kotacerdas.masterplan.pagekit import (
     LABELS,
     PageScope,
-    PostedForm,
     Scope,
     int_or_none,
     lines,
     parse_number,
     plain_number,
-    text,
 )
 from kotacerdas.masterplan.pages_edit import (
     CSRF,
@@ -46,6 +44,7 @@ from kotacerdas.masterplan.pages_edit import (
 )
 from kotacerdas.region import service as regions
 from kotacerdas.web.deps import DbSession
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.render import render
 from kotacerdas.web.schemas import FormErrors
 

@@ -23,16 +23,15 @@ from kotacerdas.masterplan import schemas as s, service
 from kotacerdas.masterplan.models import Evidence, Indicator, Realisation
 from kotacerdas.masterplan.pagekit import (
     PageScope,
-    PostedForm,
     Scope,
     format_measure,
     int_or_none,
     parse_number,
-    text,
 )
 from kotacerdas.masterplan.pages_edit import confirm_page
 from kotacerdas.masterplan.pages_views import indicator_page, programme_page
 from kotacerdas.web.deps import DbSession, csrf_protect
+from kotacerdas.web.forms import PostedForm, text
 from kotacerdas.web.schemas import FormErrors, form_errors
 
 router = APIRouter()

@@ -58,11 +58,33 @@ class MapShape:
 
 
 @dataclass(frozen=True)
+class MapProjection:
+    """How ``area_map`` turns longitude/latitude into SVG coordinates (pages place points and read
+    clicks with it)."""
+
+    min_lon: float
+    max_lat: float
+    kx: float
+    scale: float
+    pad: float
+
+    def point(self, lon: float, lat: float) -> tuple[float, float]:
+        return self.pad + (lon - self.min_lon) * self.kx * self.scale, self.pad + (
+            self.max_lat - lat
+        ) * self.scale
+
+    def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        x, y = self.point(lon, lat)
+        return round(x, 1), round(y, 1)
+
+
+@dataclass(frozen=True)
 class AreaMap:
     width: float
     height: float
     shapes: list[MapShape]
     outline: str | None
+    projection: MapProjection
 
 
 def area_map(
@@ -98,9 +120,8 @@ def area_map(
     span_x = max((max_lon - min_lon) * kx, 1e-9)
     span_y = max(max_lat - min_lat, 1e-9)
     scale = min((width - 2 * pad) / span_x, (max_height - 2 * pad) / span_y)
-
-    def xy(lon: float, lat: float) -> tuple[float, float]:
-        return pad + (lon - min_lon) * kx * scale, pad + (max_lat - lat) * scale
+    projection = MapProjection(min_lon=min_lon, max_lat=max_lat, kx=kx, scale=scale, pad=pad)
+    xy = projection.point
 
     def svg_path(geom: Any) -> str:
         polygons = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
@@ -121,6 +142,7 @@ def area_map(
         height=round(span_y * scale + 2 * pad, 1),
         shapes=shapes,
         outline=svg_path(outline_geom) if outline_geom is not None else None,
+        projection=projection,
     )
 
 

@@ -67,6 +67,19 @@ def list_regions(session: Session) -> Sequence[Region]:
     return session.scalars(select(Region).order_by(Region.code)).all()
 
 
+def default_region(session: Session, code: str = "") -> Region:
+    """The installation's default region: the one ``code`` (``KOTACERDAS_DEFAULT_REGION``) names, else the
+    first region created (a default naming no region falls back rather than failing every visit)."""
+    if code:
+        found = session.scalar(select(Region).where(Region.code == code))
+        if found is not None:
+            return found
+    first = session.scalar(select(Region).order_by(Region.id).limit(1))
+    if first is None:
+        raise NotFound(_("No region has been set up yet."))
+    return first
+
+
 def get_region(session: Session, region_id: int) -> Region:
     region = session.get(Region, region_id)
     if region is None:
