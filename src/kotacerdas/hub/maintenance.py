@@ -13,6 +13,9 @@ The background worker calls ``run_maintenance`` once a day; each step is its own
   holding the average, in a row at the period's start. Non-numeric and deleted instances stay in their
   rows; an attribute with a single reading in a period is left alone, so a second run changes nothing.
   Only periods with more than one history row are read (a cheap index-only query finds them).
+- Aggregate cache (``kotacerdas.hub.aggregate_cache``): downsampling voids the cached aggregates of the
+  entities it rewrote, retention drops the cached periods it deleted the history of, and rows no query
+  used for ``aggregate_cache.UNUSED_DAYS`` days (or of entities gone) are evicted.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kotacerdas.config import Settings
 from kotacerdas.db import unit_of_work
-from kotacerdas.hub import store
+from kotacerdas.hub import aggregate_cache, store
 from kotacerdas.hub.entity import format_us
 from kotacerdas.hub.temporal import parse_duration
 from kotacerdas.kit.time import utcnow
@@ -50,6 +53,7 @@ class MaintenanceReport:
     rows_deleted: int = 0  # by retention, besides the dropped partitions
     rows_downsampled: int = 0  # raw instances replaced by averages
     rows_averaged: int = 0  # average instances written
+    cache_rows_evicted: int = 0  # aggregate cache rows unused or of entities gone
 
 
 def _us(moment: datetime) -> int:
@@ -152,6 +156,7 @@ def apply_retention(session: Session, settings: Settings, now: datetime | None =
     report.rows_deleted = max(
         0, store.execute(conn, "DELETE FROM hub_history WHERE ts < ?", [cutoff]).rowcount
     )
+    aggregate_cache.forget_before(conn, cutoff)
     return report
 
 
@@ -180,10 +185,14 @@ def downsample(session: Session, settings: Settings, now: datetime | None = None
             "WHERE entity_pk = ? AND ts < ?) x GROUP BY b HAVING COUNT(*) > 1 ORDER BY b",
             [period, pk, cutoff],
         ).all()
+        rewritten = False
         for (bucket,) in buckets:
             removed, written = _downsample_period(conn, int(pk), int(bucket), period)
             report.rows_downsampled += removed
             report.rows_averaged += written
+            rewritten = rewritten or removed > 0
+        if rewritten:  # rows kept their id and time but lost readings: the stamps cannot tell
+            aggregate_cache.invalidate(conn, int(pk))
     return report
 
 
@@ -315,13 +324,16 @@ def run_maintenance(
     with unit_of_work(session_factory, write=True) as session:
         thinned = downsample(session, settings, now)
         report.rows_downsampled, report.rows_averaged = thinned.rows_downsampled, thinned.rows_averaged
+    with unit_of_work(session_factory, write=True) as session:
+        report.cache_rows_evicted = aggregate_cache.evict(store.connection(session), _us(_now(now)))
     log.info(
         "hub maintenance: partitions created %s, dropped %s; %s rows past retention deleted; "
-        "%s rows downsampled into %s averages",
+        "%s rows downsampled into %s averages; %s aggregate cache rows evicted",
         report.partitions_created,
         report.partitions_dropped,
         report.rows_deleted,
         report.rows_downsampled,
         report.rows_averaged,
+        report.cache_rows_evicted,
     )
     return report

@@ -7,6 +7,8 @@
 - ``hub_type_attribute``: which attributes each entity type has been seen with (``/types``, ``/attributes``).
 - ``hub_context_doc``: @context documents preloaded by an operator or fetched and kept for offline use.
 - ``hub_type_policy``: per region and entity type, whether reading needs a key.
+- ``hub_aggregate_cache`` / ``hub_aggregate_epoch``: per-period aggregates of the history, kept for
+  temporal aggregation queries (``kotacerdas.hub.aggregate_cache``).
 
 Times are integers: microseconds since the epoch, UTC.
 """
@@ -113,3 +115,34 @@ class HubTypePolicy(RegionOwned, Base):
     type: Mapped[str] = mapped_column(String(1024))
     read: Mapped[str] = mapped_column(String(16))  # public | key
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
+class HubAggregateCache(RegionOwned, Base):
+    """The aggregates of one period of one attribute's history, with the stamp of the history rows
+    they were computed from (``kotacerdas.hub.aggregate_cache``). ``query_key`` hashes what else
+    shapes the figures (attribute, datasetIds, observed rows only, distinctCount); ``phase`` is the
+    periods' origin modulo ``period_us``, so queries whose periods line up share rows."""
+
+    __tablename__ = "hub_aggregate_cache"
+
+    entity_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    query_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    period_us: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    phase: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    stamp_count: Mapped[int] = mapped_column(BigInteger)
+    stamp_high: Mapped[int] = mapped_column(BigInteger)
+    stamp_low: Mapped[int] = mapped_column(BigInteger)
+    stats: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class HubAggregateEpoch(Base):
+    """Bumped whenever an entity's history is rewritten in place (same row id and time), which the
+    stamps cannot see; cache rows of an older epoch are ignored."""
+
+    __tablename__ = "hub_aggregate_epoch"
+
+    entity_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)

@@ -32,6 +32,8 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -40,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import Principal
 from kotacerdas.hub import access, service, store
+from kotacerdas.hub.aggregate_cache import AggregateCache, invalidate
 from kotacerdas.hub.context import ActiveContext
 from kotacerdas.hub.entity import (
     ENTITY_MEMBERS,
@@ -63,6 +66,7 @@ INSTANCE_PREFIX = "urn:ngsi-ld:attribute:instance:"
 NONE_DATASET = "@none"
 MAX_LAST_N = 100_000
 SCAN_PAGE = 500
+FIRST_PAGE = 8  # rows read first by callers that want only the first instances
 
 # ------------------------------------------------------------------------------------ queries
 
@@ -286,23 +290,34 @@ def _has_attr(pg: bool, iri: str, params: list[Any]) -> str:
     return "json_type(attrs, ?) IS NOT NULL"
 
 
-def _row_filter(query: TimeQuery, params: list[Any]) -> list[str]:
-    """Conditions on the row columns that every matching instance's row meets."""
+Span = tuple[int | None, int | None]  # [lower, upper) of the rows' ts; None: no bound
+ALL: Span = (None, None)
+
+
+def _row_filter(query: TimeQuery, params: list[Any], span: Span = ALL) -> list[str]:
+    """Conditions on the row columns that every matching instance's row meets (and, with ``span``,
+    on its ``ts``: one range, so the index is walked from the tighter bound)."""
     conds: list[str] = []
     prop = query.timeproperty
     if prop == "observedAt" and query.timerel:
         conds.append("observed")
     if prop == "deletedAt":
         conds.append("NOT observed")  # a deletion has no observedAt: its row's ts is its deletedAt
-    if prop == "createdAt" or not query.timerel:
-        return conds
-    col = "modified_at" if prop == "modifiedAt" else "ts"
-    if query.lower is not None:
-        conds.append(f"{col} >= ?")
-        params.append(query.lower)
-    if query.upper is not None:
-        conds.append(f"{col} < ?")
-        params.append(query.upper)
+    bounds: dict[str, list[int | None]] = {}
+    if prop != "createdAt" and query.timerel:
+        bounds["modified_at" if prop == "modifiedAt" else "ts"] = [query.lower, query.upper]
+    ts = bounds.setdefault("ts", [None, None])
+    if span[0] is not None:
+        ts[0] = span[0] if ts[0] is None else max(ts[0], span[0])
+    if span[1] is not None:
+        ts[1] = span[1] if ts[1] is None else min(ts[1], span[1])
+    for col, (lower, upper) in bounds.items():
+        if lower is not None:
+            conds.append(f"{col} >= ?")
+            params.append(lower)
+        if upper is not None:
+            conds.append(f"{col} < ?")
+            params.append(upper)
     return conds
 
 
@@ -327,9 +342,12 @@ def scan(
     selection: Selection,
     *,
     newest_first: bool = False,
+    first_page: int = SCAN_PAGE,
 ) -> Iterator[Instance]:
     """The entity's instances in the window, in row time order (``ts``, or ``modified_at`` when the
-    temporal property is modifiedAt), read a page of rows at a time."""
+    temporal property is modifiedAt), read a page of rows at a time: ``first_page`` rows first (a
+    caller that wants only the first instances asks for few), four times more each time after, up to
+    ``SCAN_PAGE``."""
     pg = store.is_postgres(conn)
     prop = query.timeproperty
     params: list[Any] = [pk]
@@ -342,6 +360,7 @@ def scan(
     keys = ["modified_at", "ts", "iid"] if prop == "modifiedAt" else ["ts", "iid"]
     order = ", ".join(f"{k} {'DESC' if newest_first else 'ASC'}" for k in keys)
     after: list[Any] | None = None
+    page = first_page
     while True:
         page_conds, page_params = list(conds), list(params)
         if after is not None:
@@ -353,7 +372,7 @@ def scan(
             conn,
             f"SELECT ts, iid, modified_at, attrs FROM hub_history WHERE {' AND '.join(page_conds)} "
             f"ORDER BY {order} LIMIT ?",
-            [*page_params, SCAN_PAGE],
+            [*page_params, page],
         ).all()
         for ts, iid, modified, stored in rows:
             for iri, value in _json(stored).items():
@@ -365,14 +384,15 @@ def scan(
                     if moment is None or (query.timerel and not query.contains(moment)):
                         continue
                     yield Instance(iri, moment, int(ts), int(iid), index, inst)
-        if len(rows) < SCAN_PAGE:
+        if len(rows) < page:
             return
+        page = min(page * 4, SCAN_PAGE)
         last = rows[-1]
         after = [last[2], last[0], last[1]] if prop == "modifiedAt" else [last[0], last[1]]
 
 
 def has_instances(conn: Connection, pk: int, query: TimeQuery, selection: Selection) -> bool:
-    return next(scan(conn, pk, query, selection), None) is not None
+    return next(scan(conn, pk, query, selection, first_page=FIRST_PAGE), None) is not None
 
 
 def read_instances(
@@ -498,6 +518,7 @@ def _aggregate_sql(
     agg: Aggregation,
     origin: int,
     datasets: frozenset[str] | None,
+    span: Span = ALL,
 ) -> tuple[_Sql, bool]:
     """The aggregating query over one attribute and whether it is SQLite's fast path.
 
@@ -515,7 +536,7 @@ def _aggregate_sql(
         sql.add("0")
     sql.add(" AS bk, COUNT(*), SUM(n), MIN(n), MAX(n), SUM(n * n), COUNT(n), MAX(t), ")
     row_params: list[Any] = []
-    row_conds = " AND ".join(["entity_pk = ?", *_row_filter(query, row_params)])
+    row_conds = " AND ".join(["entity_pk = ?", *_row_filter(query, row_params, span)])
     if pg:
         others = [m for m in dict.fromkeys(VALUE_MEMBER.values()) if m != "value"]
         value_text = "CAST(COALESCE(" + ", ".join(f"i -> '{m}'" for m in ["value", *others]) + ") AS TEXT)"
@@ -569,7 +590,13 @@ def _aggregate_where(
 
 
 def _aggregate_sqlite_general(
-    pk: int, iri: str, query: TimeQuery, agg: Aggregation, origin: int, datasets: frozenset[str] | None
+    pk: int,
+    iri: str,
+    query: TimeQuery,
+    agg: Aggregation,
+    origin: int,
+    datasets: frozenset[str] | None,
+    span: Span = ALL,
 ) -> _Sql:
     """SQLite, any shape: every instance of the attribute, whether the row holds it alone or as an
     array (several datasetIds), of any kind (Relationship objects and the like count too)."""
@@ -591,7 +618,7 @@ def _aggregate_sqlite_general(
     )
     sql.add(" FROM (")
     row_params: list[Any] = []
-    row_conds = " AND ".join(["h.entity_pk = ?", *_row_filter(query, row_params)])
+    row_conds = " AND ".join(["h.entity_pk = ?", *_row_filter(query, row_params, span)])
     sql.add("SELECT h.ts, h.modified_at, json_extract(h.attrs, ?) AS inst FROM hub_history h ", path)
     sql.add(f"WHERE {row_conds} AND json_type(h.attrs, ?) = 'object'", pk, *row_params, path)
     sql.add(
@@ -604,20 +631,26 @@ def _aggregate_sqlite_general(
 
 
 def aggregate(
-    conn: Connection, te: TemporalEntity, query: TimeQuery, agg: Aggregation, selection: Selection
+    conn: Connection,
+    te: TemporalEntity,
+    query: TimeQuery,
+    agg: Aggregation,
+    selection: Selection,
+    *,
+    cache: AggregateCache | None = None,
 ) -> None:
     """Fill ``te.aggregated``: one SQL ``GROUP BY`` per attribute over the window's periods. Periods
     start at the window's lower bound, else at the entity's oldest instance in the window; empty
-    periods are left out; with ``lastN`` only the last N periods are kept."""
+    periods are left out; with ``lastN`` only the last N periods are kept. With ``cache``, periods of
+    observedAt aggregations come from ``hub_aggregate_cache`` when their history did not change."""
     if query.timeproperty == "deletedAt":
         return  # deleted instances carry no value to aggregate
-    pg = store.is_postgres(conn)
     iris = sorted(selection.attrs) if selection.attrs is not None else history_attributes(conn, te.pk, query)
     iris = [i for i in iris if i not in selection.omit]
     live = Selection(frozenset(iris), frozenset(), selection.datasets)
     ordered = query.timeproperty != "createdAt"
     firsts: dict[str, Instance] = {}  # the oldest live instance of each attribute in the window
-    for inst in scan(conn, te.pk, query, live):
+    for inst in scan(conn, te.pk, query, live, first_page=FIRST_PAGE):
         if inst.deleted or (inst.iri in firsts and (ordered or inst.time >= firsts[inst.iri].time)):
             continue
         firsts[inst.iri] = inst
@@ -627,14 +660,51 @@ def aggregate(
         return
     origin = query.lower if query.lower is not None else min(i.time for i in firsts.values())
     for iri, first in firsts.items():
-        sql, fast = _aggregate_sql(pg, te.pk, iri, query, agg, origin, selection.datasets)
-        rows = store.execute(conn, sql.text, sql.params).all()
-        if fast and any(row[9] for row in rows):
-            general = _aggregate_sqlite_general(te.pk, iri, query, agg, origin, selection.datasets)
-            rows = store.execute(conn, general.text, general.params).all()
+        compute = partial(aggregate_rows, conn, te.pk, iri, query, agg, origin, selection.datasets)
+        if cache is not None and query.timeproperty == "observedAt" and agg.period_us > 0:
+            key = aggregate_key(iri, selection.datasets, observed_only=bool(query.timerel), agg=agg)
+            rows = cache.rows(
+                conn,
+                pk=te.pk,
+                key=key,
+                origin=origin,
+                period=agg.period_us,
+                upper=query.upper,
+                compute=compute,
+            )
+        else:
+            rows = compute(ALL)
         series = _series(rows, first, query, agg, origin)
         if series:
             te.aggregated[iri] = series
+
+
+def aggregate_rows(
+    conn: Connection,
+    pk: int,
+    iri: str,
+    query: TimeQuery,
+    agg: Aggregation,
+    origin: int,
+    datasets: frozenset[str] | None,
+    span: Span = ALL,
+) -> list[Sequence[Any]]:
+    """The aggregating query's rows (ds, bucket, count, sum, min, max, sumsq, numbers, last time, odd
+    [, distinct]) of the history rows in ``span``."""
+    pg = store.is_postgres(conn)
+    sql, fast = _aggregate_sql(pg, pk, iri, query, agg, origin, datasets, span)
+    rows: list[Sequence[Any]] = list(store.execute(conn, sql.text, sql.params).all())
+    if fast and any(row[9] for row in rows):
+        general = _aggregate_sqlite_general(pk, iri, query, agg, origin, datasets, span)
+        rows = list(store.execute(conn, general.text, general.params).all())
+    return rows
+
+
+def aggregate_key(iri: str, datasets: frozenset[str] | None, *, observed_only: bool, agg: Aggregation) -> str:
+    """What, besides the entity and the periods, decides a period's aggregates."""
+    chosen = sorted(datasets) if datasets is not None else None
+    distinct = "distinctCount" in agg.methods
+    return orjson.dumps([iri, chosen, observed_only, distinct]).decode()
 
 
 def _series(
@@ -642,7 +712,8 @@ def _series(
 ) -> list[Series]:
     kind = first.value.get("type")
     by_dataset: dict[str | None, Series] = {}
-    for row in rows:
+    texts: dict[int, str] = {}  # a period's end is the next one's start: format each time once
+    for row in sorted(rows, key=lambda r: (r[0] is not None, r[0] or "", int(r[1]))):
         ds, bucket = row[0], int(row[1])
         series = by_dataset.get(ds)
         if series is None:
@@ -656,7 +727,8 @@ def _series(
             end = start + agg.period_us
         else:
             start, end = origin, (query.upper if query.upper is not None else int(row[8]))
-        bounds = [format_us(start), format_us(end)]
+        bounds = [texts.get(start) or texts.setdefault(start, _time_text(start))]
+        bounds.append(texts.get(end) or texts.setdefault(end, _time_text(end)))
         for method, value in _method_values(row, agg.methods).items():
             if value is not None:
                 series.values[method].append([value, *bounds])
@@ -664,6 +736,17 @@ def _series(
         for series in by_dataset.values():
             series.values = {m: v[-query.last_n :] for m, v in series.values.items()}
     return list(by_dataset.values())
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (a bare reference point for arithmetic, never shown)
+_YEAR_10000 = 253_402_300_800_000_000
+
+
+def _time_text(us: int) -> str:
+    """``format_us`` for period bounds, three times faster (hundreds of them per answer)."""
+    if not 0 <= us < _YEAR_10000:
+        return format_us(us)
+    return (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat(timespec="milliseconds") + "Z"
 
 
 def _method_values(row: Sequence[Any], methods: Sequence[str]) -> dict[str, Any]:
@@ -866,6 +949,7 @@ def delete_attribute_history(
             _save_row(conn, pk, int(ts), int(iid), attrs)
     if not removed:
         raise ResourceNotFound(f"The entity {entity_id} has no temporal instances of that attribute.")
+    invalidate(conn, pk)
 
 
 def _find_instance(
@@ -895,6 +979,7 @@ def delete_instance(
     del items[index]
     _put(attrs, iri, items)
     _save_row(conn, pk, ts, iid, attrs)
+    invalidate(conn, pk)
 
 
 def modify_instance(
@@ -915,6 +1000,7 @@ def modify_instance(
     pk, _entity = _writable(session, region_id, principal, entity_id)
     conn = store.connection(session)
     ts, iid, observed, attrs, items, index = _find_instance(conn, pk, iri, instance_id)
+    invalidate(conn, pk)  # rows keep their id and time: the cache's stamps would not see the change
     old = items[index]
     fragment = _fragment(raw, ctx, iri)
     kind = old.get("type", "Property")
@@ -978,4 +1064,7 @@ def _fragment(raw: Any, ctx: ActiveContext, iri: str) -> dict[str, Any]:
 def delete_temporal_entity(session: Session, *, region_id: int, principal: Principal, entity_id: str) -> None:
     """Delete Temporal Representation (5.6.16): its history and, as a core delete does, the entity."""
     check_entity_id(entity_id)
+    found = store.existing_ids(store.connection(session), region_id, [entity_id]).get(entity_id)
     service.delete_entity(session, region_id=region_id, principal=principal, entity_id=entity_id)
+    if found is not None:
+        invalidate(store.connection(session), found[0])

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from kotacerdas.hub import service, store, temporal
+from kotacerdas.hub.aggregate_cache import AggregateCache
 from kotacerdas.hub.api import _check_readable, _readable, _types, entity_selection
 from kotacerdas.hub.entity import (
     GEOPROPERTY,
@@ -229,9 +230,18 @@ def _respond(
 def _fill(call: HubCall, te: temporal.TemporalEntity, ask: Ask) -> None:
     conn = store.connection(call.session)
     if ask.aggregation is not None:
-        temporal.aggregate(conn, te, ask.time, ask.aggregation, ask.selection)
+        temporal.aggregate(conn, te, ask.time, ask.aggregation, ask.selection, cache=_cache(call))
     else:
         temporal.read_instances(conn, te, ask.time, ask.selection, limit=call.settings.hub_temporal_limit)
+
+
+def _cache(call: HubCall) -> AggregateCache:
+    """The request's view of the aggregate cache; what it finds stale is stored after the request."""
+    found = call.session.info.get("hub_aggregate_cache")
+    if not isinstance(found, AggregateCache):
+        found = call.session.info["hub_aggregate_cache"] = AggregateCache(region_id=call.region_id)
+        found.attach(call.session, call.request.app.state.session_factory)
+    return found
 
 
 # ------------------------------------------------------------------------------------- reading
