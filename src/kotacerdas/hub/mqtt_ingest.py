@@ -2,17 +2,20 @@
 
 Topic ``kotacerdas/<region code>/<office short name or ->/<entityType>/<entityId>``; the payload is an
 NGSI-LD entity (normalized or concise; its id and type must agree with the topic) or a compact
-observation ``{"intensity": 120, "observedAt": "..."}`` whose id and type come from the topic. See
-docs/hub-ingest.md.
+observation ``{"intensity": 120, "observedAt": "..."}`` whose id and type come from the topic
+(``hub.mqtt_messages``). See docs/hub-ingest.md.
 
 Delivery: one persistent MQTT v5 session (fixed client id, ``clean_start=False``, long session
-expiry, large Receive Maximum) so the broker keeps what arrives while ingest is down. paho's network
-thread only decodes and queues; a writer thread gathers batches (N messages or T ms), writes each
-batch in ONE transaction through ``hub.service.upsert_entities`` and acknowledges (manual PUBACK, in
-the order the messages arrived) only after the commit. A message the broker redelivers (DUP flag,
-after a crash between commit and PUBACK) is written with ``redelivered=True``, which skips history
-already stored. Malformed or refused messages go to ``kotacerdas/deadletter/<original topic>`` with
-the error, are counted and acknowledged; ingest goes on. Database errors are retried, unacknowledged.
+expiry, large Receive Maximum) so the broker keeps what arrives while ingest is down. The network
+thread (``hub.mqtt_wire``, an asyncio loop) cuts every socket read into PUBLISH packets, decodes them
+and queues them; a writer thread gathers batches (N messages or T ms), writes each batch in ONE
+transaction through ``hub.service.upsert_entities`` and hands the PUBACKs (in the order the messages
+arrived) to the network thread only after the commit. The two overlap: while SQLite or PostgreSQL
+works on a batch (without the GIL), the next messages are read, decoded and parsed. A message the
+broker redelivers (DUP flag, after a crash between commit and PUBACK) is written with
+``redelivered=True``, which skips history already stored. Malformed or refused messages go to
+``kotacerdas/deadletter/<original topic>`` with the error, are counted and acknowledged; ingest goes
+on. Database errors are retried, unacknowledged.
 """
 
 from __future__ import annotations
@@ -21,10 +24,8 @@ import base64
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from functools import cache
 from typing import Any
 
 import orjson
@@ -35,237 +36,27 @@ from kotacerdas.auth.access import Principal
 from kotacerdas.config import Settings
 from kotacerdas.db import unit_of_work
 from kotacerdas.errors import KotaCerdasError
-from kotacerdas.hub.context import ActiveContext, ContextValue
-from kotacerdas.hub.entity import GEOMETRY_TYPES, MEMBER_KIND, VALUE_MEMBER, format_us, now_us
+from kotacerdas.hub.entity import format_us, now_us
+from kotacerdas.hub.mqtt_messages import (
+    DEADLETTER_ROOT,
+    TOPIC_ROOT,
+    AckTracker,
+    Inbox,
+    Message,
+    Topic,
+    core,
+    decode_payload,
+    parse_topic,
+    parse_topic_cached,
+)
+from kotacerdas.hub.mqtt_wire import Received, WireClient
 from kotacerdas.hub.problems import BadRequestData, Forbidden, NgsiError, NonexistentTenant
 
 logger = logging.getLogger("kotacerdas.hub.ingest")
 
-TOPIC_ROOT = "kotacerdas"
-DEADLETTER_ROOT = "kotacerdas/deadletter/"
-
 
 class IngestError(RuntimeError):
     """Ingest cannot start or must stop (unknown key, broker refused us); the message says why."""
-
-
-# ------------------------------------------------------------------------------ topic, payload
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    region: str
-    office: str | None  # None: the topic says "-"
-    type: str
-    id: str
-
-
-def parse_topic(topic: str) -> Topic:
-    parts = topic.split("/", 4)
-    if len(parts) != 5 or parts[0] != TOPIC_ROOT or not all(parts):
-        raise BadRequestData(
-            f"The topic {topic!r} is not kotacerdas/<region code>/<office or ->/<entity type>/<entity id>."
-        )
-    return Topic(parts[1], None if parts[2] == "-" else parts[2], parts[3], parts[4])
-
-
-@cache
-def _core() -> ActiveContext:
-    from kotacerdas.hub.service import core_context
-
-    return core_context()
-
-
-def _same_type(given: Any, wanted: str) -> bool:
-    if isinstance(given, list):
-        return any(_same_type(t, wanted) for t in given)
-    if not isinstance(given, str):
-        return False
-    return given == wanted or _core().expand(given) == _core().expand(wanted)
-
-
-def _is_attribute(value: dict[str, Any]) -> bool:
-    """A normalized or concise attribute (as opposed to a JSON object that is itself the value)."""
-    return "value" in value or value.get("type") in VALUE_MEMBER or not MEMBER_KIND.keys().isdisjoint(value)
-
-
-def _with_observed(value: Any, observed: str) -> Any:
-    if type(value) is dict:
-        if _is_attribute(value):
-            value.setdefault("observedAt", observed)
-            return value
-        if value.get("type") in GEOMETRY_TYPES:
-            return {"type": "GeoProperty", "value": value, "observedAt": observed}
-    elif type(value) is list and value and all(type(v) is dict and _is_attribute(v) for v in value):
-        for v in value:
-            v.setdefault("observedAt", observed)
-        return value
-    return {"value": value, "observedAt": observed}
-
-
-def decode_payload(topic: Topic, payload: bytes) -> tuple[dict[str, Any], ContextValue]:
-    """The entity a message stands for, and its @context (None: the core context)."""
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestData(f"The payload is not JSON: {exc}.") from None
-    if type(body) is not dict:
-        raise BadRequestData("The payload must be a JSON object: an NGSI-LD entity or a compact observation.")
-    context = body.pop("@context", None)
-    if "id" in body or "type" in body:
-        given_id = body.setdefault("id", topic.id)
-        if given_id != topic.id:
-            raise BadRequestData(f"The payload's id {given_id!r} is not the topic's {topic.id!r}.")
-        given_type = body.setdefault("type", topic.type)
-        if not _same_type(given_type, topic.type):
-            raise BadRequestData(f"The payload's type {given_type!r} is not the topic's {topic.type!r}.")
-        return body, context
-    observed = body.pop("observedAt", None)
-    if not body:
-        raise BadRequestData("The observation holds no attributes.")
-    if observed is not None:
-        if type(observed) is not str:
-            raise BadRequestData("observedAt must be an ISO 8601 date-time string.")
-        for name, value in body.items():
-            body[name] = _with_observed(value, observed)
-    body["id"] = topic.id
-    body["type"] = topic.type
-    return body, context
-
-
-# --------------------------------------------------------------------------- acks and batching
-
-
-class Ticket:
-    """One received QoS 1/2 message waiting for its acknowledgement."""
-
-    __slots__ = ("done", "generation", "mid", "qos")
-
-    def __init__(self, mid: int, qos: int, generation: int) -> None:
-        self.mid = mid
-        self.qos = qos
-        self.generation = generation
-        self.done = False
-
-
-class AckTracker:
-    """Sends acknowledgements in the order the messages arrived (MQTT 4.6), however the work finishes.
-
-    ``register`` runs in paho's network thread, ``done`` in the writer thread; ``send`` (paho's
-    ``ack``, which only queues a packet) is called outside the lock, so paho's own locks are never
-    taken while ours is held. ``reset`` (on disconnect) forgets what is pending: those message ids
-    mean nothing on the next connection, and the broker will redeliver the messages.
-    """
-
-    def __init__(self, send: Callable[[int, int], Any]) -> None:
-        self._send = send
-        self._lock = threading.Lock()
-        self._pending: deque[Ticket] = deque()
-        self._generation = 0
-
-    def register(self, mid: int, qos: int) -> Ticket:
-        with self._lock:
-            ticket = Ticket(mid, qos, self._generation)
-            self._pending.append(ticket)
-        return ticket
-
-    def done(self, tickets: Iterable[Ticket | None]) -> int:
-        ready: list[Ticket] = []
-        with self._lock:
-            for ticket in tickets:
-                if ticket is not None:
-                    ticket.done = True
-            pending = self._pending
-            while pending and pending[0].done:
-                ready.append(pending.popleft())
-        for ticket in ready:
-            self._send(ticket.mid, ticket.qos)
-        return len(ready)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._pending.clear()
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-
-class Message:
-    __slots__ = (
-        "context",
-        "done",
-        "dup",
-        "entity",
-        "error",
-        "payload",
-        "skip",
-        "target",
-        "ticket",
-        "topic",
-        "write_error",
-    )
-
-    def __init__(self, topic: str, payload: bytes, ticket: Ticket | None, dup: bool) -> None:
-        self.topic = topic
-        self.payload = payload
-        self.ticket = ticket
-        self.dup = dup
-        self.target: Topic | None = None
-        self.entity: dict[str, Any] | None = None
-        self.context: ContextValue = None
-        self.error: NgsiError | None = None  # found while decoding
-        self.write_error: NgsiError | None = None  # found while writing (reset on every attempt)
-        self.skip = False  # acknowledged, never stored (a dead letter of another ingest)
-        self.done = False
-
-    @property
-    def problem(self) -> NgsiError | None:
-        return self.error or self.write_error
-
-
-class Inbox:
-    """Messages between the network thread and the writer: a batch is ``limit`` messages or whatever
-    arrived within ``window`` seconds of the first one waiting."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._items: deque[Message] = deque()
-        self._cond = threading.Condition()
-        self._first = 0.0
-        self.closed = False
-
-    def put(self, item: Message) -> None:
-        with self._cond:
-            items = self._items
-            items.append(item)
-            if len(items) == 1:
-                self._first = time.monotonic()
-                self._cond.notify()
-            elif len(items) >= self.limit:
-                self._cond.notify()
-
-    def take(self, window: float, idle: float = 0.5) -> list[Message]:
-        with self._cond:
-            items = self._items
-            if not items and not self.closed:
-                self._cond.wait(idle)
-            if not items:
-                return []
-            while len(items) < self.limit and not self.closed:
-                remaining = self._first + window - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            return [items.popleft() for _ in range(min(self.limit, len(items)))]
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 # ------------------------------------------------------------------------------------- ingest
@@ -345,45 +136,66 @@ class MqttIngest:
         self._busy = False
         self._last_log = time.monotonic()
         self._logged: tuple[int, ...] = ()
-        self._client: Any = None
+        self._wire: WireClient | None = None
+        self._network: threading.Thread | None = None
+        self._topics: tuple[str, ...] = ()
         self._acks: AckTracker | None = None
+        self._ack_out: list[int] = []
+        # messages waiting in memory before the network thread stops reading (each holds a few KB)
+        self._high_water = max(4 * self._inbox.limit, 20_000)
+        self._paused = False
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self, timeout: float = 15.0) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
+        from kotacerdas.hub.mqtt_wire import WireClient, WireConfig, subscription_options
 
         self._check_key()
         cfg = self.config
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        topics = cfg.topics or (f"{TOPIC_ROOT}/{self.region_code}/#",)
+        self._topics = topics
+        self._acks = AckTracker(self._queue_ack)
+        self._wire = WireClient(
+            WireConfig(
+                host=cfg.host,
+                port=cfg.port,
+                client_id=cfg.client_id,
+                # no echo of our own dead letters; a shared subscription ($share/<group>/...) may not ask that
+                subscriptions=tuple(
+                    (t, subscription_options(qos=1, no_local=not t.startswith("$share/"), retain_handling=1))
+                    for t in topics
+                ),
+                keepalive=cfg.keepalive,
+                session_expiry=cfg.session_expiry,
+                receive_maximum=cfg.receive_maximum,
+                username=cfg.username,
+                password=cfg.password,
+            ),
+            on_publishes=self._on_publishes,
+            on_ready=self._on_ready,
+            on_lost=self._on_lost,
+            on_failed=self._on_failed,
         )
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password or None)
-        client.max_queued_messages_set(0)
-        client.max_inflight_messages_set(1000)
-        client.reconnect_delay_set(1, 30)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        self._client = client
-        self._acks = AckTracker(client.ack)
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = cfg.session_expiry
-        props.ReceiveMaximum = cfg.receive_maximum
-        try:
-            client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=False, properties=props)
-        except OSError as exc:
-            raise IngestError(f"MQTT broker {cfg.host}:{cfg.port} is not reachable: {exc}") from exc
         self._writer = threading.Thread(target=self._write_loop, name="kotacerdas-ingest-writer", daemon=True)
         self._writer.start()
-        client.loop_start()
+        self._network = threading.Thread(
+            target=self._network_loop, name="kotacerdas-ingest-mqtt", daemon=True
+        )
+        self._network.start()
         if not self._ready.wait(timeout) or self._connect_error:
             self.stop(timeout=1.0)
             raise IngestError(self._connect_error or f"MQTT broker {cfg.host}:{cfg.port} did not answer.")
+
+    def _network_loop(self) -> None:
+        import asyncio
+
+        wire = self._wire
+        if wire is None:
+            return
+        try:
+            asyncio.run(wire.run())
+        except Exception:  # a bug: stop rather than hold messages that are never acknowledged
+            logger.exception("the MQTT connection failed")
+            self.failure = "The MQTT connection failed (see the log); messages stay with the broker."
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking messages, write and acknowledge what was taken, then disconnect."""
@@ -393,9 +205,10 @@ class MqttIngest:
             self._writer.join(timeout)
             self._abort.set()  # a writer still waiting for the database gives up; the broker keeps the rest
             self._writer.join(2.0)
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
+        if self._wire is not None:
+            self._wire.stop()  # after the acknowledgements the writer handed over
+        if self._network is not None:
+            self._network.join(timeout)
         self._log_counters(force=True)
 
     def run_until(self, stop: threading.Event) -> None:
@@ -408,76 +221,65 @@ class MqttIngest:
         """Nothing received is waiting to be written or acknowledged."""
         return not len(self._inbox) and not self._busy and not (self._acks is not None and len(self._acks))
 
-    # ------------------------------------------------------------------------- MQTT callbacks
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if reason.is_failure:
-            self._connect_error = f"The MQTT broker refused the connection: {reason}"
-            logger.error("%s", self._connect_error)
-            self._ready.set()
-            return
-        from paho.mqtt.subscribeoptions import SubscribeOptions
+    # ------------------------------------------------------------------ MQTT (the network thread)
+    def _on_failed(self, reason: str) -> None:
+        self._connect_error = f"MQTT broker {self.config.host}:{self.config.port}: {reason}"
+        logger.error("%s", self._connect_error)
+        self._ready.set()
 
-        topics = self.config.topics or (f"{TOPIC_ROOT}/{self.region_code}/#",)
-        client.subscribe(
-            [
-                # no echo of our own dead letters; a shared subscription ($share/<group>/...) may not ask that
-                (t, SubscribeOptions(qos=1, noLocal=not t.startswith("$share/"), retainHandling=1))
-                for t in topics
-            ]
-        )
+    def _on_ready(self, session_present: bool) -> None:
         logger.info(
             "MQTT ingest connected to %s:%s as %s (session %s), topics %s",
             self.config.host,
             self.config.port,
             self.config.client_id,
-            "resumed" if flags.session_present else "new",
-            ", ".join(topics),
+            "resumed" if session_present else "new",
+            ", ".join(self._topics),
         )
-        if flags.session_present:
-            # the broker kept our session and subscriptions; its SUBACK may come only after the messages
-            # it queued for us, so do not wait for it
-            self._ready.set()
-
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
-        refused = [str(r) for r in reasons if r.is_failure]
-        if refused:
-            self._connect_error = f"The MQTT broker refused the subscription: {', '.join(refused)}"
-            logger.error("%s", self._connect_error)
+        # on a resumed session the broker kept our subscriptions and sends what it queued for us first
         self._ready.set()  # start() returns once the broker keeps messages for us
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+    def _on_lost(self, reason: str) -> None:
         if self._acks is not None:
-            self._acks.reset()
+            self._acks.reset()  # those packet ids mean nothing on the next connection
         if not self._stopping:
             logger.warning("MQTT ingest lost the broker (%s); reconnecting", reason)
 
-    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+    def _on_publishes(self, received: list[Received], connection: int) -> None:
+        """A socket read's PUBLISH packets: decoded here, written by the writer thread."""
         if self._stopping:
-            return  # not acknowledged: the broker redelivers it to the next ingest
+            return  # not acknowledged: the broker redelivers them to the next ingest
         counters = self.counters
-        counters.received += 1
-        qos = msg.qos
-        ticket = self._acks.register(msg.mid, qos) if qos and self._acks is not None else None
-        dup = bool(msg.dup or msg.retain)  # a retained message may have been stored before, too
-        if dup:
-            counters.redelivered += 1
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = "-invalid-topic-"
-        message = Message(topic, msg.payload, ticket, dup)
-        if topic.startswith(DEADLETTER_ROOT):
-            message.skip = True
-        else:
+        counters.received += len(received)
+        register = self._acks.register if self._acks is not None else None
+        messages: list[Message] = []
+        for raw_topic, payload, mid, first in received:
+            ticket = register(mid, 1) if mid and register is not None else None
+            dup = bool(first & 0x09)  # DUP, or RETAIN: a retained message may have been stored before, too
+            if dup:
+                counters.redelivered += 1
             try:
-                message.target = target = parse_topic(topic)
-                message.entity, message.context = decode_payload(target, msg.payload)
+                topic = raw_topic.decode()
+            except UnicodeDecodeError:
+                topic = "-invalid-topic-"
+            message = Message(topic, payload, ticket, dup)
+            messages.append(message)
+            if topic.startswith(DEADLETTER_ROOT):
+                message.skip = True
+                continue
+            try:
+                message.target = target = parse_topic_cached(topic)
+                message.entity, message.context = decode_payload(target, payload)
             except NgsiError as exc:
                 message.error = exc
             except Exception as exc:  # a bug must not stop the feed: the message goes to the dead letters
                 logger.exception("could not decode a message on %s", topic)
                 message.error = NgsiError(f"The message could not be decoded: {type(exc).__name__}.")
-        self._inbox.put(message)
+        _parse_ahead(messages)
+        self._inbox.put_many(messages)
+        if not self._paused and len(self._inbox) > self._high_water and self._wire is not None:
+            self._paused = True  # a slow database: leave the rest with the broker
+            self._wire.pause_reading()
 
     # --------------------------------------------------------------------------------- writer
     def _write_loop(self) -> None:
@@ -485,6 +287,9 @@ class MqttIngest:
         inbox = self._inbox
         while self.failure is None:
             batch = inbox.take(window)
+            if self._paused and len(inbox) < self._high_water // 2 and self._wire is not None:
+                self._paused = False
+                self._wire.resume_reading()
             if batch:
                 self._busy = True
                 try:
@@ -505,6 +310,8 @@ class MqttIngest:
             try:
                 if attempt < 2:
                     self._write_batch(batch, dedupe=attempt > 0)
+                    for m in batch:
+                        m.parsed = None  # a retry parses again: a failed write may have changed them
                 else:
                     self._write_each(batch)
                 return
@@ -573,13 +380,18 @@ class MqttIngest:
             principal = self._principal(session)
             writable = self._routable(session, principal, todo)
             for chunk in _chunks(writable, hub.MAX_BATCH):
+                entities: list[Any] = (
+                    hub.ParsedBatch(m.parsed for m in chunk)  # type: ignore[misc]
+                    if all(m.parsed is not None for m in chunk)
+                    else [m.entity for m in chunk]
+                )
                 outcome = hub.upsert_entities(
                     session,
                     region_id=principal.region_id or 0,
                     principal=principal,
-                    entities=[m.entity for m in chunk],
+                    entities=entities,
                     context=chunk[0].context,
-                    ctx=_core() if chunk[0].context is None else None,
+                    ctx=core() if chunk[0].context is None else None,
                     mode="update",
                     redelivered=dedupe,
                 )
@@ -606,7 +418,7 @@ class MqttIngest:
                             principal=principal,
                             entities=[m.entity],
                             context=m.context,
-                            ctx=_core() if m.context is None else None,
+                            ctx=core() if m.context is None else None,
                             mode="update",
                             redelivered=True,
                         )
@@ -686,7 +498,7 @@ class MqttIngest:
 
         key_types = hub.key_entity_types(session, principal)
         for m in candidates:
-            ctx = _core() if m.context is None else hub.resolver_for(session.get_bind()).resolve(m.context)  # type: ignore[arg-type]
+            ctx = core() if m.context is None else hub.resolver_for(session.get_bind()).resolve(m.context)  # type: ignore[arg-type]
             try:
                 entity = Parser(ctx).entity(m.entity)
                 access.require_write(principal, principal.region_id or 0, entity.types, key_types)
@@ -707,8 +519,15 @@ class MqttIngest:
                 stored += 1
             m.done = True
         self.counters.stored += stored
-        if self._acks is not None:
+        if self._acks is not None and self._wire is not None:
+            # the connection number first: acknowledgements of an older connection are dropped
+            connection = self._wire.connection
             self._acks.done(m.ticket for m in messages)
+            out, self._ack_out = self._ack_out, []
+            self._wire.send_acks(out, connection)
+
+    def _queue_ack(self, mid: int, qos: int) -> None:
+        self._ack_out.append(mid)
 
     def _dead_letter(self, m: Message, error: NgsiError) -> None:
         self.counters.dead_lettered += 1
@@ -717,8 +536,8 @@ class MqttIngest:
             body["payload"] = bytes(m.payload).decode("utf-8")
         except UnicodeDecodeError:
             body["payloadBase64"] = base64.b64encode(bytes(m.payload)).decode("ascii")
-        if self._client is not None:
-            self._client.publish(DEADLETTER_ROOT + m.topic, orjson.dumps(body), qos=1)
+        if self._wire is not None:
+            self._wire.publish(DEADLETTER_ROOT + m.topic, orjson.dumps(body))
         if self.counters.dead_lettered <= 20 or self.counters.dead_lettered % 1000 == 0:
             logger.warning("dead letter #%d from %s: %s", self.counters.dead_lettered, m.topic, error.detail)
 
@@ -753,6 +572,24 @@ def _internal(exc: BaseException) -> NgsiError:
     return NgsiError(f"The message could not be stored: {type(exc).__name__}.")
 
 
+def _parse_ahead(messages: list[Message]) -> None:
+    """Parse the core-context entities now, in the network thread, while the writer thread waits on
+    the database (SQLite and PostgreSQL work without the GIL); the writer then only stores them. An
+    entity with its own @context is parsed by the writer (resolving it may need the database)."""
+    from kotacerdas.hub import service as hub
+
+    todo = [m for m in messages if m.entity is not None and m.context is None and m.error is None]
+    for start in range(0, len(todo), hub.MAX_BATCH):
+        part = todo[start : start + hub.MAX_BATCH]
+        try:
+            parsed = hub.parse_batch([m.entity for m in part], core())
+        except Exception:  # the writer parses them again and reports what is wrong
+            logger.exception("could not parse a batch ahead")
+            continue
+        for m, item in zip(part, parsed, strict=True):
+            m.parsed = item
+
+
 def _chunks(messages: list[Message], size: int) -> Iterator[list[Message]]:
     """Runs of messages with the same @context, at most ``size`` long (order kept)."""
     chunk: list[Message] = []
@@ -772,6 +609,7 @@ __all__ = [
     "Inbox",
     "IngestConfig",
     "IngestError",
+    "Message",
     "MqttIngest",
     "Topic",
     "decode_payload",
