@@ -8,11 +8,13 @@ the region with ``hub:read``/``hub:write``, the region's staff, or the national 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import Principal
+from kotacerdas.db import after_commit
 from kotacerdas.hub import store
 from kotacerdas.hub.problems import Forbidden, NonexistentTenant, Unauthorized
 
@@ -21,7 +23,7 @@ def tenant_region(session: Session, tenant: str | None, default_code: str = "") 
     """The region id for an ``NGSILD-Tenant`` value (a Kemendagri code such as 35.09).
 
     No tenant header means the installation's default region (``KOTACERDAS_DEFAULT_REGION``, else the
-    first region created). One indexed lookup per request; not cached, so a new region is seen at once.
+    first region created). One indexed lookup; HTTP requests go through ``ReadCache.tenant_region``.
     """
     code = (tenant or "").strip() or default_code
     conn = store.connection(session)
@@ -96,6 +98,8 @@ def set_type_policy(session: Session, *, region_id: int, type_iri: str, read: st
 
     if read not in ("public", "key"):
         raise BadRequestData("read must be public or key.")
+    _policies_changed()
+    after_commit(session, _policies_changed)  # a request that read the old rows meanwhile cached them
     conn = store.connection(session)
     updated = store.execute(
         conn,
@@ -117,3 +121,56 @@ def type_policies(session: Session, *, region_id: int) -> list[tuple[str, str]]:
         [region_id],
     ).all()
     return [(t, r) for t, r in rows]
+
+
+# ------------------------------------------------------------------------------ request cache
+
+TENANT_SECONDS = 60.0
+POLICY_SECONDS = 2.0
+_policy_version = 0  # bumped by every policy change made in this process
+
+
+def _policies_changed() -> None:
+    global _policy_version
+    _policy_version += 1
+
+
+class ReadCache:
+    """What every hub request looks up before its own work, kept per application (one per process).
+
+    - tenant -> region id: only found tenants are kept, so a new region is seen at once. A region's
+      code and id never change (regions are not renamed or deleted by the services); the entry still
+      expires after ``TENANT_SECONDS`` in case an operator changed the table by hand.
+    - region -> its read policies (``hub_type_policy``): a change made in this process
+      (``set_type_policy``) is seen by the next request; one made by another process (the CLI, another
+      worker) within ``POLICY_SECONDS``.
+    """
+
+    def __init__(self) -> None:
+        self._tenants: dict[str, tuple[float, int]] = {}
+        self._policies: dict[int, tuple[int, float, frozenset[str], frozenset[str]]] = {}
+
+    def tenant_region(self, session: Session, tenant: str | None, default_code: str = "") -> int:
+        code = (tenant or "").strip() or default_code
+        now = time.monotonic()
+        found = self._tenants.get(code)
+        if found is not None and found[0] > now:
+            return found[1]
+        region_id = tenant_region(session, code)
+        if len(self._tenants) > 10_000:  # tenants are regions: a few hundred at most
+            self._tenants.clear()
+        self._tenants[code] = (now + TENANT_SECONDS, region_id)
+        return region_id
+
+    def private_types(
+        self, session: Session, region_id: int, default: str
+    ) -> tuple[bool, frozenset[str], frozenset[str]]:
+        """As ``private_types``, from the cache while it is fresh."""
+        now = time.monotonic()
+        version = _policy_version
+        found = self._policies.get(region_id)
+        if found is not None and found[0] == version and found[1] > now:
+            return default == "key", found[2], found[3]
+        private_by_default, keyed, public = private_types(session, region_id, default)
+        self._policies[region_id] = (version, now + POLICY_SECONDS, keyed, public)
+        return private_by_default, keyed, public

@@ -139,6 +139,7 @@ def _readable(call: HubCall) -> tuple[frozenset[str], frozenset[str] | None]:
         region_id=call.region_id,
         principal=call.principal,
         default=call.settings.hub_read_default,
+        cache=call.cache,
     )
 
 
@@ -333,7 +334,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
             return call.json(_geojson(call, [entity], rendered)[0])
         return call.json(rendered[0])
 
-    return await handle(request, work, params=RETRIEVE_PARAMS, geo=True)
+    return await handle(request, work, params=RETRIEVE_PARAMS, geo=True, quick=True)
 
 
 @router.delete("/entities/{entity_id}", status_code=204, summary="Delete Entity (5.6.6)")

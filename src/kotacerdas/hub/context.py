@@ -67,6 +67,7 @@ class ActiveContext:
     _compacted: dict[str, str] = field(default_factory=dict, repr=False)
     _reverse: dict[str, str] | None = field(default=None, repr=False)
     _prefixes: list[tuple[str, str]] | None = field(default=None, repr=False)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # tables made from terms
 
     @property
     def is_core(self) -> bool:
@@ -155,18 +156,23 @@ class ContextResolver:
         self.core = self._build(None)
 
     def resolve(self, value: ContextValue) -> ActiveContext:
-        if value is None:
-            return self.core
-        key = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        active = self._active.get(key)
+        active = self.cached(value)
         if active is not None:
             return active
+        key = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         active = self._build(value)
         with self._lock:
             if len(self._active) > 1000:
                 self._active.clear()
             self._active[key] = active
         return active
+
+    def cached(self, value: ContextValue) -> ActiveContext | None:
+        """The context for ``value`` if it is already built (no document to read or fetch), else None."""
+        if value is None:
+            return self.core
+        key = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return self._active.get(key)
 
     def _build(self, value: ContextValue) -> ActiveContext:
         terms: dict[str, str] = {}

@@ -379,16 +379,26 @@ class Parser:
             out: dict[str, Any] = {"type": PROPERTY, "value": value}
         elif kind == RELATIONSHIP:
             value = raw.get("object")
-            if type(value) is not str or _URI.match(value) is None or len(value) > 2048:
+            if (
+                type(value) is not str
+                or value == NULL
+                or iri in GEO_ATTRIBUTES
+                or _URI.match(value) is None
+                or len(value) > 2048
+            ):
                 return None
             out = {"type": RELATIONSHIP, "object": value}
         else:
             return None
+        member = "value" if kind == PROPERTY else "object"
         for key, item in raw.items():
-            if key == "type" or key == "value" or key == "object" or key in SYSTEM_MEMBERS:
+            if key == "type" or key == member or key in SYSTEM_MEMBERS:
                 continue
             if key == "observedAt":
-                out["observedAt"] = canonical_datetime(item, what="observedAt")
+                try:
+                    out["observedAt"] = canonical_datetime(item)
+                except BadRequestData:  # the general path says which attribute
+                    return None
             elif key == "unitCode" and type(item) is str and item:
                 out["unitCode"] = item
             else:

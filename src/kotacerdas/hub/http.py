@@ -3,6 +3,11 @@
 Every NGSI-LD route is an ``async`` function that calls ``handle(request, work, ...)``. ``handle``
 checks the request line and headers, reads and parses the body, then runs ``work(call)`` in a worker
 thread inside one unit of work (one transaction), and the ``HubCall`` helpers build the response.
+
+A route whose work is one indexed read (``quick=True``: retrieve an entity by id) runs it on the event
+loop instead when that cannot wait on anything: SQLite (a WAL reader never waits for a writer), an
+idle pooled connection, no credentials to look up, and a @context already built. The hop to a worker
+thread and back cost more than the read itself; PostgreSQL (a network round trip) always takes it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 from starlette.concurrency import run_in_threadpool
 
 from kotacerdas.auth.access import Principal
@@ -31,7 +38,7 @@ from kotacerdas.hub.problems import (
     TooManyResults,
 )
 from kotacerdas.hub.service import BatchOutcome, UpdateOutcome, resolver_for
-from kotacerdas.web.deps import get_principal
+from kotacerdas.web.deps import SESSION_COOKIE, get_principal
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -56,6 +63,7 @@ class HubCall:
     accept: str = JSON
     prepared: Any = None  # what ``prepare`` made of the body before the transaction
     response_headers: dict[str, str] = field(default_factory=dict)
+    cache: access.ReadCache | None = None  # the application's tenant and read-policy cache
 
     # parameters ------------------------------------------------------------------------------
     def options(self) -> set[str]:
@@ -318,6 +326,7 @@ async def handle(
     geo: bool = False,
     context_optional: bool = False,
     prepare: Callable[[Any, ActiveContext], Any] | None = None,
+    quick: bool = False,
 ) -> Response:
     settings: Settings = request.app.state.settings
     query = check_params(request, params)
@@ -328,17 +337,18 @@ async def handle(
         data, ctx_value = await read_body(request, settings, patch=patch, context_optional=context_optional)
     else:
         ctx_value = _context_from_link(request)
-    engine = request.app.state.engine
-    resolver = resolver_for(
-        engine, timeout=settings.hub_context_timeout, cache_seconds=settings.hub_context_cache_seconds
-    )
+    state = _state(request, settings)
+    resolver = state.resolver
+    factory = request.app.state.session_factory
 
     def run() -> Response:
         ctx = resolver.resolve(ctx_value)
         prepared = prepare(data, ctx) if prepare is not None else None
-        with unit_of_work(request.app.state.session_factory, write=request.method != "GET") as session:
+        with unit_of_work(factory, write=request.method != "GET") as session:
             principal = get_principal(request, session)
-            region_id = access.tenant_region(session, request.headers.get(TENANT), settings.default_region)
+            region_id = state.cache.tenant_region(
+                session, request.headers.get(TENANT), settings.default_region
+            )
             call = HubCall(
                 request=request,
                 session=session,
@@ -352,9 +362,52 @@ async def handle(
                 body=data,
                 accept=media,
                 prepared=prepared,
+                cache=state.cache,
             )
             if request.headers.get(TENANT):
                 call.response_headers[TENANT] = request.headers[TENANT]
             return work(call)
 
+    if (
+        quick
+        and request.method == "GET"
+        and _cannot_wait(request, factory.kw.get("bind"), resolver, ctx_value)
+    ):
+        return run()
     return await run_in_threadpool(run)
+
+
+@dataclass
+class _AppState:
+    """Per application: its @context resolver and its ``ReadCache``."""
+
+    engine: Engine
+    resolver: ContextResolver
+    cache: access.ReadCache
+
+
+def _state(request: Request, settings: Settings) -> _AppState:
+    app_state = request.app.state
+    engine: Engine = app_state.engine
+    found: _AppState | None = getattr(app_state, "hub_http", None)
+    if found is None or found.engine is not engine:
+        resolver = resolver_for(
+            engine, timeout=settings.hub_context_timeout, cache_seconds=settings.hub_context_cache_seconds
+        )
+        found = _AppState(engine=engine, resolver=resolver, cache=access.ReadCache())
+        app_state.hub_http = found
+    return found
+
+
+def _cannot_wait(request: Request, bind: Any, resolver: ContextResolver, ctx_value: ContextValue) -> bool:
+    """Whether a read may run on the event loop: nothing in it can block (see the module's docstring)."""
+    if isinstance(bind, Engine):
+        pool = bind.pool
+        if bind.dialect.name != "sqlite" or not isinstance(pool, QueuePool) or pool.checkedin() < 1:
+            return False
+    elif not isinstance(bind, Connection) or bind.dialect.name != "sqlite":
+        return False  # (a session bound to one connection: the tests' transaction)
+    headers = request.headers
+    if "authorization" in headers or "x-api-key" in headers or SESSION_COOKIE in request.cookies:
+        return False  # a key or a login is looked up, and its last use written
+    return resolver.cached(ctx_value) is not None

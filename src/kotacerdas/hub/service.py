@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Literal
 
 from sqlalchemy import Engine
@@ -36,6 +38,7 @@ from kotacerdas.hub.entity import (
     remove_instance,
     stamp,
 )
+from kotacerdas.hub.fastparse import FastParser
 from kotacerdas.hub.problems import (
     AlreadyExists,
     BadRequestData,
@@ -45,6 +48,7 @@ from kotacerdas.hub.problems import (
 )
 
 MAX_BATCH = 1000
+_ONLY_DICTS = frozenset([dict])
 Mode = Literal["replace", "update"]
 
 # ------------------------------------------------------------------------------ context resolver
@@ -170,11 +174,28 @@ def _new_state(
     entity: Entity, now: int, created_at: int | None = None, stamp_text: str | None = None
 ) -> store.Write:
     stamp_text = stamp_text or format_us(now)
-    history: list[tuple[str, dict[str, Any], bool]] = []
-    for iri, value in entity.attrs.items():
+    attrs = entity.attrs
+    values = attrs.values()
+    history: list[tuple[str, dict[str, Any], bool]]
+    if _ONLY_DICTS.issuperset(map(type, values)) and all(map(CORE_MEMBERS.issuperset, values)):
+        # one instance per attribute and no sub-attributes (a device's update): stamped in C
+        stamps = {"createdAt": stamp_text, "modifiedAt": stamp_text}
+        deque(map(dict.update, values, repeat(stamps)), maxlen=0)
+        history = list(zip(attrs, values, repeat(False)))
+        entity.created_at = created_at if created_at is not None else now
+        entity.modified_at = now
+        return store.Write(entity=entity, history=history)
+    history = []
+    append = history.append
+    for iri, value in attrs.items():
+        if type(value) is dict and CORE_MEMBERS.issuperset(value):  # one instance, no sub-attributes
+            value["createdAt"] = stamp_text
+            value["modifiedAt"] = stamp_text
+            append((iri, value, False))
+            continue
         for inst in instances_of(value):
             stamp(inst, stamp_text)
-            history.append((iri, inst, False))
+            append((iri, inst, False))
     entity.created_at = created_at if created_at is not None else now
     entity.modified_at = now
     return store.Write(entity=entity, history=history)
@@ -269,7 +290,7 @@ def parse_batch(entities: Any, ctx: ActiveContext) -> ParsedBatch:
         raise BadRequestData("A batch operation takes a JSON array of entities.")
     if len(entities) > MAX_BATCH:
         raise TooManyResults(f"A batch may hold at most {MAX_BATCH} entities; this one has {len(entities)}.")
-    parser = Parser(ctx)
+    parser = FastParser(ctx)
     out = ParsedBatch()
     for raw in entities:
         raw_id = raw.get("id") if isinstance(raw, dict) else None
@@ -296,13 +317,21 @@ def _batch_write(
     key_types = _entity_types_for(session, principal)
     parsed: list[Entity] = []
     items = entities if isinstance(entities, ParsedBatch) else parse_batch(entities, ctx)
+    refusals: dict[tuple[str, ...], NgsiError | None] = {}  # the access check of each list of types
     for raw_id, entity in items:
-        try:
-            if isinstance(entity, NgsiError):
-                raise entity
-            access.require_write(principal, region_id, entity.types, key_types)
-        except NgsiError as exc:
-            outcome.errors.append((raw_id, exc))
+        if isinstance(entity, NgsiError):
+            outcome.errors.append((raw_id, entity))
+            continue
+        types = tuple(entity.types)
+        if types not in refusals:
+            try:
+                access.require_write(principal, region_id, types, key_types)
+                refusals[types] = None
+            except NgsiError as exc:
+                refusals[types] = exc
+        refused = refusals[types]
+        if refused is not None:
+            outcome.errors.append((raw_id, refused))
             continue
         parsed.append(entity)
     if not parsed:
@@ -310,17 +339,21 @@ def _batch_write(
     conn = store.connection(session)
     now = now_us()
     stamp_text = format_us(now)
+    columns_of: dict[str, store.StoredColumns] = {}
     if mode == "update":
         current = store.load_entities(conn, region_id, [e.id for e in parsed])
         known = {eid: (pk, ent.created_at or now) for eid, (pk, ent) in current.items()}
     else:
         current = {}
-        known = store.existing_ids(conn, region_id, [e.id for e in parsed])
+        rows = store.existing_rows(conn, region_id, [e.id for e in parsed])
+        known = {eid: (pk, created) for eid, (pk, created, _columns) in rows.items()}
+        columns_of = {eid: columns for eid, (_pk, _created, columns) in rows.items()}
     pending: dict[str, store.Write] = {}
     reported: set[str] = set()
     for entity in parsed:
         previous = pending.get(entity.id)
-        exists = entity.id in known or previous is not None
+        found = known.get(entity.id)
+        exists = found is not None or previous is not None
         if op == "create" and exists:
             outcome.errors.append((entity.id, AlreadyExists(f"The entity {entity.id} already exists.")))
             continue
@@ -328,11 +361,12 @@ def _batch_write(
             outcome.errors.append((entity.id, ResourceNotFound(f"The entity {entity.id} does not exist.")))
             continue
         if mode == "replace" or not exists:
-            created_at = known[entity.id][1] if entity.id in known else None
+            created_at = found[1] if found is not None else None
             if previous is not None and previous.entity.created_at is not None:
                 created_at = previous.entity.created_at
             write = _new_state(entity, now, created_at, stamp_text)
-            write.pk = known[entity.id][0] if entity.id in known else (previous.pk if previous else None)
+            write.pk = found[0] if found is not None else (previous.pk if previous else None)
+            write.stored = columns_of.get(entity.id)
             if previous is not None:
                 write.history = previous.history + write.history
             pending[entity.id] = write
@@ -350,7 +384,7 @@ def _batch_write(
             pending[entity.id] = target
         if entity.id not in reported:  # a set: list membership made big batches quadratic
             reported.add(entity.id)
-            (outcome.updated if entity.id in known else outcome.created).append(entity.id)
+            (outcome.updated if found is not None else outcome.created).append(entity.id)
     if pending:
         _write(session, region_id, list(pending.values()), dedupe=dedupe)
     return outcome
@@ -943,12 +977,18 @@ def _query_near_all(
 
 
 def read_filter(
-    session: Session, *, region_id: int, principal: Principal, default: str
+    session: Session,
+    *,
+    region_id: int,
+    principal: Principal,
+    default: str,
+    cache: access.ReadCache | None = None,
 ) -> tuple[frozenset[str], frozenset[str] | None]:
     """(types to exclude, types allowed when everything is private) for what ``principal`` may read."""
     if access.can_read_private(principal, region_id):
         return frozenset(), None
-    private_by_default, keyed, public = access.private_types(session, region_id, default)
+    lookup = cache.private_types if cache is not None else access.private_types
+    private_by_default, keyed, public = lookup(session, region_id, default)
     if private_by_default:
         return frozenset(), public
     return keyed, None

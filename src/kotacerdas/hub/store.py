@@ -16,6 +16,8 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any
 
 import orjson
@@ -95,10 +97,33 @@ def load_entities(conn: Connection, region_id: int, ids: Sequence[str]) -> dict[
     return found
 
 
+StoredColumns = tuple[Any, ...]  # (type, extra_types, has_multi, min_lon, min_lat, max_lon, max_lat)
+_STORED = "type, extra_types, has_multi, min_lon, min_lat, max_lon, max_lat"
+
+
+def existing_rows(
+    conn: Connection, region_id: int, ids: Sequence[str]
+) -> dict[str, tuple[int, int, StoredColumns]]:
+    """id -> (pk, created_at, the indexed columns): what a replacing write needs to know of a stored
+    entity, without its body. One query for a whole batch (``Write.stored`` takes the columns)."""
+    found: dict[str, tuple[int, int, StoredColumns]] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids)), 1000):
+        marks = ",".join("?" * len(chunk))
+        rows = execute(
+            conn,
+            f"SELECT entity_id, pk, created_at, {_STORED} FROM hub_entity "
+            f"WHERE region_id = ? AND entity_id IN ({marks})",
+            [region_id, *chunk],
+        ).fetchall()
+        for row in rows:
+            found[row[0]] = (row[1], row[2], tuple(row[3:]))
+    return found
+
+
 def existing_ids(conn: Connection, region_id: int, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
     """id -> (pk, created_at) without reading bodies (batch upsert in replace mode needs no more)."""
     found: dict[str, tuple[int, int]] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids))):
+    for chunk in _chunks(list(dict.fromkeys(ids)), 1000):
         marks = ",".join("?" * len(chunk))
         rows = execute(
             conn,
@@ -120,6 +145,9 @@ class Write:
     entity: Entity
     pk: int | None = None
     history: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)  # (iri, instance, deleted)
+    # the stored row's indexed columns (``existing_rows``): when the new state leaves them as they are,
+    # the UPDATE sets only modified_at and body (no type, bounding-box or R*Tree index work)
+    stored: StoredColumns | None = None
 
 
 def _coords(geometry: Any) -> Iterator[tuple[float, float]]:
@@ -166,7 +194,7 @@ def _body(entity: Entity) -> str:
 def _entity_params(region_id: int, entity: Entity) -> tuple[Any, ...]:
     box = location_bbox(entity)
     extra = "|" + "|".join(entity.types) + "|" if len(entity.types) > 1 else None
-    has_multi = any(isinstance(v, list) for v in entity.attrs.values())
+    has_multi = list in map(type, entity.attrs.values())  # any instance list, in C
     return (
         region_id,
         entity.id,
@@ -192,6 +220,8 @@ _UPDATE = (
     "UPDATE hub_entity SET type = ?, extra_types = ?, modified_at = ?, has_multi = ?, min_lon = ?, "
     "min_lat = ?, max_lon = ?, max_lat = ?, body = {body} WHERE pk = ?"
 )
+# the usual update: same type, same kind of attributes, the location has not moved
+_UPDATE_BODY = "UPDATE hub_entity SET modified_at = ?, body = {body} WHERE pk = ?"
 
 
 def write_entities(
@@ -205,22 +235,39 @@ def write_entities(
     instances already recorded with the same time and value (a redelivered MQTT message)."""
     pg = is_postgres(conn)
     body_mark = "CAST(? AS jsonb)" if pg else "?"
-    inserts = [w for w in writes if w.pk is None]
-    updates = [w for w in writes if w.pk is not None]
+    inserts: list[tuple[Any, ...]] = []
+    inserted: list[Write] = []
+    full: list[tuple[Any, ...]] = []
+    narrow: list[tuple[Any, ...]] = []
+    bodies: dict[int, str] = {}  # id(write) -> body, for history rows that hold the same instances
+    for w in writes:
+        p = _entity_params(region_id, w.entity)
+        bodies[id(w)] = p[11]
+        if w.pk is None:
+            inserts.append(p)
+            inserted.append(w)
+            continue
+        stored = w.stored
+        if (  # SQLite only: PostgreSQL writes every index of a row that is not HOT-updated anyway
+            stored is not None
+            and not pg
+            and stored[0] == p[2]
+            and stored[1] == p[3]
+            and bool(stored[2]) == p[6]
+            and stored[3:] == p[7:11]
+        ):
+            narrow.append((p[5], p[11], w.pk))
+        else:
+            full.append((p[2], p[3], p[5], p[6], p[7], p[8], p[9], p[10], p[11], w.pk))
     if inserts:
-        executemany(
-            conn, _INSERT.format(body=body_mark), [_entity_params(region_id, w.entity) for w in inserts]
-        )
-        pks = existing_ids(conn, region_id, [w.entity.id for w in inserts])
-        for w in inserts:
+        executemany(conn, _INSERT.format(body=body_mark), inserts)
+        pks = existing_ids(conn, region_id, [w.entity.id for w in inserted])
+        for w in inserted:
             w.pk = pks[w.entity.id][0]
-    if updates:
-        rows = []
-        for w in updates:
-            p = _entity_params(region_id, w.entity)
-            rows.append((p[2], p[3], p[5], p[6], p[7], p[8], p[9], p[10], p[11], w.pk))
-        executemany(conn, _UPDATE.format(body=body_mark), rows)
-    record_history(conn, region_id, writes, dedupe=dedupe)
+    executemany(conn, _UPDATE.format(body=body_mark), full)
+    executemany(conn, _UPDATE_BODY.format(body=body_mark), narrow)
+    rows = _history_rows(region_id, writes, bodies)
+    _store_history(conn, rows, dedupe=dedupe)
     register_types(conn, region_id, [w.entity for w in writes])
 
 
@@ -230,24 +277,54 @@ SYSTEM_KEYS = ("createdAt", "modifiedAt")
 
 def history_rows(region_id: int, writes: Iterable[Write]) -> list[tuple[Any, ...]]:
     """One row per entity and instant: the instances of a write grouped by their time."""
+    return _history_rows(region_id, writes, {})
+
+
+def _history_rows(region_id: int, writes: Iterable[Write], bodies: dict[int, str]) -> list[tuple[Any, ...]]:
+    """``history_rows``; a write whose instances all fall in one group that is exactly its entity's
+    attributes (the usual device update) reuses the body already serialised for ``hub_entity``."""
     rows: list[tuple[Any, ...]] = []
     append = rows.append
     getrandbits = random.getrandbits
     dumps = orjson.dumps
-    modified_text = None
-    modified_us = 0
+    keys: dict[Any, tuple[int, bool]] = {}  # observedAt text -> (ts, True); (modifiedAt,) -> (ts, False)
+    modified_us: dict[Any, int] = {}
     for w in writes:
+        history = w.history
+        attrs = w.entity.attrs
+        body = bodies.get(id(w))
+        if body is not None and w.entity.scope is None and _mirrors(history, attrs):
+            # the usual device update: the instances are the entity's attributes, one each, observed
+            # at one time (or none) and stamped at one time: one row whose attrs are the body
+            values = attrs.values()
+            observed_at = set(map(dict.get, values, repeat("observedAt")))
+            modified_at = set(map(dict.get, values, repeat("modifiedAt")))
+            if len(observed_at) == 1 and len(modified_at) == 1:
+                first_observed, first_modified = observed_at.pop(), modified_at.pop()
+                us = modified_us.get(first_modified)
+                if us is None:
+                    us = modified_us[first_modified] = parse_datetime(first_modified) if first_modified else 0
+                ts, flag = (parse_datetime(first_observed), True) if first_observed else (us, False)
+                append((w.pk, ts, getrandbits(62), region_id, flag, us, body))
+                continue
         groups: dict[tuple[int, bool], dict[str, Any]] = {}
-        for iri, inst, _deleted in w.history:
-            modified = inst.get("modifiedAt")
-            if modified != modified_text:
-                modified_text = modified
-                modified_us = parse_datetime(modified) if modified else 0
+        modified_of: dict[tuple[int, bool], int] = {}
+        for iri, inst, _deleted in history:
             observed = inst.get("observedAt")
-            key = (parse_datetime(observed), True) if observed else (modified_us, False)
+            modified = inst.get("modifiedAt")
+            key = keys.get(observed) if observed else keys.get((modified,))
+            if key is None:
+                if observed:
+                    key = keys[observed] = (parse_datetime(observed), True)
+                else:
+                    key = keys[(modified,)] = (parse_datetime(modified) if modified else 0, False)
             group = groups.get(key)
             if group is None:
-                group = groups[key] = {"@m": modified_us}
+                group = groups[key] = {}
+                us = modified_us.get(modified)
+                if us is None:
+                    us = modified_us[modified] = parse_datetime(modified) if modified else 0
+                modified_of[key] = us
             current = group.get(iri)
             if current is None:
                 group[iri] = inst
@@ -255,26 +332,34 @@ def history_rows(region_id: int, writes: Iterable[Write]) -> list[tuple[Any, ...
                 current.append(inst)
             else:
                 group[iri] = [current, inst]
-        for (ts, observed_flag), group in groups.items():
-            modified_of_group = group.pop("@m")
+        for key, group in groups.items():
             append(
-                (
-                    w.pk,
-                    ts,
-                    getrandbits(62),
-                    region_id,
-                    observed_flag,
-                    modified_of_group,
-                    dumps(group).decode(),
-                )
+                (w.pk, key[0], getrandbits(62), region_id, key[1], modified_of[key], dumps(group).decode())
             )
     return rows
+
+
+def _mirrors(history: list[tuple[str, dict[str, Any], bool]], attrs: dict[str, Any]) -> bool:
+    """The history holds the attributes themselves, in their order, one instance each (checked in C)."""
+    return (
+        len(history) == len(attrs)
+        and _ONLY_DICTS.issuperset(map(type, attrs.values()))
+        and all(map(is_, map(_second, history), attrs.values()))
+        and list(map(_first, history)) == list(attrs)
+    )
+
+
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def record_history(
     conn: Connection, region_id: int, writes: Sequence[Write], *, dedupe: bool = False
 ) -> None:
-    rows = history_rows(region_id, writes)
+    _store_history(conn, history_rows(region_id, writes), dedupe=dedupe)
+
+
+def _store_history(conn: Connection, rows: list[tuple[Any, ...]], *, dedupe: bool) -> None:
     if dedupe:
         rows = [r for r in (_without_recorded(conn, r) for r in rows) if r is not None]
     if not rows:
@@ -390,18 +475,31 @@ def numeric_path_sql(conn: Connection, iri: str) -> tuple[str, list[Any]]:
     )
 
 
+_ONLY_DICTS = frozenset([dict])
+
+
+def _kind(value: Any) -> str:
+    first = value[0] if type(value) is list and value else value
+    return str(first.get("type", "Property")) if type(first) is dict else ""
+
+
 def register_types(conn: Connection, region_id: int, entities: Iterable[Entity]) -> None:
     """Record the (type, attribute, kind) combinations seen, for ``/types`` and ``/attributes``."""
+    shapes: set[tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]]] = set()
+    for e in entities:
+        values = e.attrs.values()
+        if _ONLY_DICTS.issuperset(map(type, values)):  # one instance each: "type" read in C
+            kinds: tuple[Any, ...] = tuple(map(dict.get, values, repeat("type")))
+        else:  # several instances of an attribute: the first one's kind
+            kinds = tuple(map(_kind, values))
+        shapes.add((tuple(e.types), tuple(e.attrs), kinds))
     seen: set[tuple[str, str, str]] = set()
-    shapes: set[tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = set()
-    for entity in entities:
-        shape = tuple(
-            (iri, (value[0] if type(value) is list else value).get("type", "Property"))
-            for iri, value in entity.attrs.items()
+    for types, iris, kinds in shapes:
+        shape = [
+            (iri, "Property" if kind is None else kind)
+            for iri, kind in zip(iris, kinds, strict=True)
             if not iri.startswith("@")
-        )
-        shapes.add((tuple(entity.types), shape))
-    for types, shape in shapes:
+        ]
         for type_ in types:
             if not shape:
                 seen.add((type_, "", ""))
