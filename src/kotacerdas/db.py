@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -129,6 +130,28 @@ def _sqlite_write_lock(factory: sessionmaker[Session]) -> threading.RLock | None
     if lock is None:
         lock = _write_locks.setdefault(id(bind), threading.RLock())
     return lock
+
+
+_writers: dict[int, ThreadPoolExecutor] = {}
+_writers_lock = threading.Lock()
+
+
+def sqlite_writer(factory: sessionmaker[Session]) -> ThreadPoolExecutor | None:
+    """One thread per SQLite engine that runs the request path's write units of work one after the
+    other (``web.deps.run_write``): a request waits for its turn without holding a thread or SQLite's
+    lock, where concurrent writers would poll the lock with the busy handler's growing sleeps.
+    ``None`` for another database (its writers run side by side) or a session bound to a connection."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return None
+    writer = _writers.get(id(bind))
+    if writer is None:
+        with _writers_lock:
+            writer = _writers.get(id(bind))
+            if writer is None:
+                writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kc-sqlite-writer")
+                _writers[id(bind)] = writer
+    return writer
 
 
 @contextmanager

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth import service as auth
@@ -188,16 +188,19 @@ def list_routes(session: Session, *, region_id: int, category_id: int) -> Sequen
     ).all()
 
 
+_ROUTE = cast(Table, CategoryRoute.__table__)
+_ROUTED_OFFICE = select(_ROUTE.c.office_id).where(
+    _ROUTE.c.category_id == bindparam("category_id"), _ROUTE.c.area_id == bindparam("area_id")
+)
+
+
 def office_for(session: Session, *, category: ReportCategory, area_id: int | None) -> int | None:
     """Which office a report of the category in the area goes to."""
     if area_id is not None:
-        routed = session.scalar(
-            select(CategoryRoute.office_id).where(
-                CategoryRoute.category_id == category.id, CategoryRoute.area_id == area_id
-            )
-        )
+        session.flush()  # a route set in this unit of work counts (Core reads do not autoflush)
+        routed = session.connection().scalar(_ROUTED_OFFICE, {"category_id": category.id, "area_id": area_id})
         if routed is not None:
-            return routed
+            return int(routed)
     return category.office_id
 
 
@@ -245,6 +248,11 @@ def remove_day_off(session: Session, *, principal: Principal, region_id: int, da
     session.flush()
 
 
+_DAY_OFF = cast(Table, RegionDayOff.__table__)
+_DAYS_OFF = select(_DAY_OFF.c.day).where(_DAY_OFF.c.region_id == bindparam("region_id"))
+
+
 def calendar_for(session: Session, *, region_id: int) -> WorkCalendar:
-    days = session.scalars(select(RegionDayOff.day).where(RegionDayOff.region_id == region_id)).all()
+    session.flush()  # a day declared in this unit of work counts (Core reads do not autoflush)
+    days = session.connection().scalars(_DAYS_OFF, {"region_id": region_id}).all()
     return WorkCalendar(days)

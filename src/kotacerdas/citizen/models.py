@@ -106,6 +106,15 @@ class Report(RegionOwned, Base):
             "ix_report_region_category_state_submitted", "region_id", "category_id", "state", "submitted_at"
         ),
         Index("ix_report_nearby", "region_id", "category_id", "lat", "lon"),
+        # lists by kecamatan (the public list's filter, with category and state)
+        Index(
+            "ix_report_region_area_category_state",
+            "region_id",
+            "area_id",
+            "category_id",
+            "state",
+            "submitted_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

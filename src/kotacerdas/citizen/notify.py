@@ -128,27 +128,34 @@ def queue_report_event(
     session: Session, *, report: Report, event: ReportEvent, access_code: str | None = None
 ) -> None:
     if event.kind in REPORTER_KINDS and event.public:
-        subject, body = _reporter_text(session, report, event, access_code)
         email = report.reporter_email
         if not email and report.reporter_user_id:
             user = session.get(User, report.reporter_user_id)
             email = user.email if user else ""
+        supporters: list[str] = []
+        if event.kind != "submitted":
+            supporters = list(
+                session.scalars(
+                    select(ReportSupport.email).where(
+                        ReportSupport.report_id == report.id, ReportSupport.email != ""
+                    )
+                )
+            )
+        # the text only when someone receives it (most filings leave no e-mail)
+        subject, body = (
+            _reporter_text(session, report, event, access_code) if email or supporters else ("", "")
+        )
         if email:
             _queue(session, report, "email", email, subject, body)
-        if event.kind != "submitted":
-            for supporter in session.scalars(
-                select(ReportSupport.email).where(
-                    ReportSupport.report_id == report.id, ReportSupport.email != ""
-                )
-            ):
-                _queue(
-                    session,
-                    report,
-                    "email",
-                    supporter,
-                    subject,
-                    _reporter_text(session, report, event, None)[1],
-                )
+        for supporter in supporters:
+            _queue(
+                session,
+                report,
+                "email",
+                supporter,
+                subject,
+                _reporter_text(session, report, event, None)[1],
+            )
     if event.kind in OFFICE_KINDS and report.office_id is not None:
         subject = _both(_("New report for your office: {tracking_no}"), tracking_no=report.tracking_no)
         body = "\n".join(

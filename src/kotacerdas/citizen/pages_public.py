@@ -338,12 +338,13 @@ def report_list(request: Request, session: DbSession, principal: CurrentPrincipa
     )
     p = Presenter(session, region, lang)
     p.prefetch(rows)
-    pages = max(1, math.ceil((total or 0) / PAGE_SIZE))
+    pages = max(1, math.ceil(min(total or 0, reports.COUNT_CAP) / PAGE_SIZE))
     context = {
         "region": region,
         "place": place,
         "items": [p.read(r, "public") for r in rows],
         "total": total or 0,
+        "count_cap": reports.COUNT_CAP,
         "page": page,
         "pages": pages,
         "pager_url": place.url("/reports", **chosen)

@@ -15,6 +15,7 @@ from kotacerdas.citizen.reports import is_overdue
 from kotacerdas.citizen.schemas import AreaRef, EventRead, OfficeRef, Reporter, ReportRead
 from kotacerdas.i18n import gettext
 from kotacerdas.region.models import Area, Office, Region
+from kotacerdas.region.service import AreaPlace
 
 
 class Presenter:
@@ -24,7 +25,7 @@ class Presenter:
         self.lang = lang
         self._offices: dict[int, Office] | None = None
         self._categories: dict[int, ReportCategory] | None = None
-        self._areas: dict[int, Area] = {}
+        self._areas: dict[int, Area | AreaPlace] = {}
         self._photos: dict[int, list[ReportPhoto]] = {}
         self._tracking: dict[int, str] = {}
 
@@ -92,6 +93,14 @@ class Presenter:
             self.prefetch([report], lookups=False)
         base = f"/api/v1/regions/{self.region.code}/reports/{report.tracking_no}/photos"
         return [f"{base}/{p.position}" for p in self._photos[report.id]]
+
+    def read_filed(self, report: Report, area: AreaPlace | None) -> ReportRead:
+        """A report this unit of work has just filed, without photos, as its reporter sees it: its
+        category is in the session's identity map and its kecamatan is given, so nothing is read again."""
+        self._photos.setdefault(report.id, [])
+        if area is not None and area.id == report.area_id:
+            self._areas[area.id] = area
+        return self.read(report, "reporter")
 
     def read(self, report: Report, role: access.Role) -> ReportRead:
         if report.id not in self._photos:

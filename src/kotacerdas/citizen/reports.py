@@ -13,14 +13,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import Principal
-from kotacerdas.citizen import access, categories, notify
+from kotacerdas.citizen import access, categories, filing, notify
 from kotacerdas.citizen.models import (
     CLOSED_STATES,
     OPEN_STATES,
@@ -76,6 +77,8 @@ class Photo:
 class Filed:
     report: Report
     access_code: str  # shown once to the reporter: with the tracking number it opens the report
+    # the kecamatan it was routed by (for the answer, without reading it again)
+    area: regions.AreaPlace | None = None
 
 
 def _actor(principal: Principal | None) -> dict[str, object]:
@@ -88,19 +91,28 @@ def _actor(principal: Principal | None) -> dict[str, object]:
     }
 
 
+_COUNTER = cast(Table, ReportCounter.__table__)
+_BUMP = (
+    update(_COUNTER)
+    .where(_COUNTER.c.region_id == bindparam("counter_region"), _COUNTER.c.year == bindparam("counter_year"))
+    .values(last=_COUNTER.c.last + 1)
+    .returning(_COUNTER.c.last)
+)
+
+
 def _next_tracking_no(session: Session, region: Region, year: int) -> str:
-    """JBR-2026-000123: one counter row per region and year, bumped atomically (UPDATE ... RETURNING)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(ReportCounter).values(region_id=region.id, year=year, last=0).on_conflict_do_nothing()
-    )
-    number = session.execute(
-        update(ReportCounter)
-        .where(ReportCounter.region_id == region.id, ReportCounter.year == year)
-        .values(last=ReportCounter.last + 1)
-        .returning(ReportCounter.last)
-    ).scalar_one()
+    """JBR-2026-000123: one counter row per region and year, bumped atomically (UPDATE ... RETURNING:
+    the row stays locked to the end of the transaction, so numbers are unique and without gaps across
+    processes). The year's first report creates the row (INSERT ... ON CONFLICT DO NOTHING, in case
+    another transaction creates it at the same moment) and bumps it again."""
+    conn = session.connection()
+    params = {"counter_region": region.id, "counter_year": year}
+    number = conn.execute(_BUMP, params).scalar()
+    if number is None:
+        dialect = conn.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        conn.execute(insert(_COUNTER).values(region_id=region.id, year=year, last=0).on_conflict_do_nothing())
+        number = conn.execute(_BUMP, params).scalar_one()
     return f"{region.abbreviation.upper()}-{year}-{number:06d}"
 
 
@@ -154,7 +166,7 @@ def file_report(
         privacy = "confidential"
     if (lat is None) != (lon is None):
         errors["location"] = Message(_("Give both latitude and longitude."))
-    area_id = None
+    area = None
     if lat is not None and lon is not None:
         try:
             geo.check_point(lon, lat)
@@ -167,10 +179,10 @@ def file_report(
             ):
                 errors["location"] = Message(_("The point is outside {region}."), region=region.name)
             else:
-                area = regions.find_area_at(session, region_id=region_id, lon=lon, lat=lat)
-                area_id = area.id if area else None
+                area = regions.area_at(session, region_id=region_id, lon=lon, lat=lat)
     elif not address and "location" not in errors:
         errors["location"] = Message(_("Give the location: a point on the map or an address."))
+    area_id = area.id if area else None
     if len(photos) > MAX_PHOTOS:
         errors["photos"] = Message(_("At most {n} photos."), n=MAX_PHOTOS)
     reporter_email = reporter_email.strip().lower()
@@ -188,36 +200,39 @@ def file_report(
     calendar = categories.calendar_for(session, region_id=region_id)
     code = secrets.token_urlsafe(9)
     user_id = principal.user_id if principal.kind == "user" else None
-    report = Report(
-        region_id=region_id,
-        tracking_no=_next_tracking_no(session, region, local_year),
-        category_id=category.id,
-        suggested_office_id=categories.office_for(session, category=category, area_id=area_id),
-        area_id=area_id,
-        title=title,
-        description=description,
-        lat=lat,
-        lon=lon,
-        address=address,
-        privacy=privacy,
-        reporter_user_id=user_id,
-        reporter_name=reporter_name,
-        reporter_email=reporter_email,
-        reporter_phone=reporter_phone,
-        access_code_hash=sha256(code),
-        channel=channel,
-        state="submitted",
-        submitted_at=now,
-        updated_at=now,
-        verify_due_at=calendar.deadline(now, category.verify_days, region.timezone),
-        attributes=dict(attributes or {}),
-        media_url=media_url,
+    verify_due_at = calendar.deadline(now, category.verify_days, region.timezone)
+    suggested_office_id = categories.office_for(session, category=category, area_id=area_id)
+    report = filing.insert_report(
+        session,
+        {
+            "region_id": region_id,
+            # last before the rows: on PostgreSQL the counter's row stays locked until the commit
+            "tracking_no": _next_tracking_no(session, region, local_year),
+            "category_id": category.id,
+            "suggested_office_id": suggested_office_id,
+            "area_id": area_id,
+            "title": title,
+            "description": description,
+            "lat": lat,
+            "lon": lon,
+            "address": address,
+            "privacy": privacy,
+            "reporter_user_id": user_id,
+            "reporter_name": reporter_name,
+            "reporter_email": reporter_email,
+            "reporter_phone": reporter_phone,
+            "access_code_hash": sha256(code),
+            "channel": channel,
+            "state": "submitted",
+            "submitted_at": now,
+            "updated_at": now,
+            "verify_due_at": verify_due_at,
+            "due_at": verify_due_at,
+            "attributes": dict(attributes or {}),
+            "media_url": media_url,
+            "open311_token": secrets.token_hex(16) if category.open311_type == "batch" else None,
+        },
     )
-    report.due_at = report.verify_due_at
-    if category.open311_type == "batch":
-        report.open311_token = secrets.token_hex(16)
-    session.add(report)
-    session.flush()
     if cleaned:
         if store is None:
             raise ValidationFailed(details={"photos": Message(_("Photos cannot be stored here."))})
@@ -236,9 +251,23 @@ def file_report(
                     position=position,
                 )
             )
-    event = _event(session, report, "submitted", None, "submitted", principal if user_id else None, note="")
+    event = filing.insert_event(
+        session,
+        {
+            "region_id": region_id,
+            "report_id": report.id,
+            "at": now,
+            "kind": "submitted",
+            "from_state": None,
+            "to_state": "submitted",
+            "office_id": None,
+            "note": "",
+            "public": True,
+            **_actor(principal if user_id else None),
+        },
+    )
     notify.queue_report_event(session, report=report, event=event, access_code=code)
-    return Filed(report, code)
+    return Filed(report, code, area)
 
 
 def _event(
@@ -329,6 +358,9 @@ class ReportFilter:
     text: str = ""
 
 
+COUNT_CAP = 10_000  # lists count their matches up to this many (see list_reports)
+
+
 def list_reports(
     session: Session,
     *,
@@ -343,7 +375,11 @@ def list_reports(
     with_total: bool = True,
 ) -> tuple[Sequence[Report], int | None]:
     """Reports of one scope: ``public`` (what anyone sees), ``office`` (the principal's office queue),
-    ``admin`` (every report, region admin only) or ``mine`` (the logged-in reporter's own)."""
+    ``admin`` (every report, region admin only) or ``mine`` (the logged-in reporter's own).
+
+    The total counts at most ``COUNT_CAP + 1`` matches: a count is a scan of every match, and a
+    region's whole list (100,000 reports) would cost more than the page itself. ``COUNT_CAP + 1``
+    means "more than ``COUNT_CAP``"."""
     f = filters or ReportFilter()
     now = _utc(now)
     conditions = [Report.region_id == region_id]
@@ -408,7 +444,8 @@ def list_reports(
     ).all()
     total = None
     if with_total:
-        total = session.scalar(select(func.count()).select_from(Report).where(*conditions)) or 0
+        matches = select(Report.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+        total = session.scalar(select(func.count()).select_from(matches)) or 0
     return rows, total
 
 

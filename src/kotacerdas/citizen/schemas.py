@@ -227,7 +227,10 @@ class ReportFiled(BaseModel):
 
 
 class ReportPage(BaseModel):
-    total: int
+    total: int = Field(description="Matching reports, counted up to 10,000 (see total_relation)")
+    total_relation: Literal["eq", "gte"] = Field(
+        "eq", description='"eq": total is exact; "gte": there are more than 10,000 matches, total is 10,000'
+    )
     limit: int
     offset: int
     items: list[ReportRead]

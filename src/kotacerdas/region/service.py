@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from shapely.geometry import Point, shape
+from shapely.prepared import PreparedGeometry, prep
+from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from kotacerdas.errors import Conflict, NotFound, ValidationFailed
@@ -101,12 +106,43 @@ def set_framework_edition(session: Session, *, region_id: int, edition: str) -> 
     return region
 
 
+# Parsed geometries, per process, keyed by the row's id and ``updated_at``: any change to a region's
+# boundary or an area's geometry (through the ORM or Core, in any process) stamps a new ``updated_at``,
+# so a stale entry is never used, only left behind (and the cache is emptied when it grows past
+# ``_SHAPES_MAX``). Parsing a kecamatan polygon costs about a millisecond; a report's filing needs
+# the region's box and the kecamatan its point falls in.
+_SHAPES_MAX = 20_000
+_bboxes: dict[int, tuple[datetime, list[float] | None]] = {}
+_shapes: dict[int, tuple[datetime | None, PreparedGeometry | None]] = {}
+_shapes_lock = threading.Lock()
+
+
+def _remember(cache: dict[int, Any], key: int, value: Any) -> None:
+    with _shapes_lock:
+        if len(cache) >= _SHAPES_MAX:
+            cache.clear()
+        cache[key] = value
+
+
 def region_bbox(region: Region) -> list[float] | None:
     """The bounding box of the region's boundary, if it has a usable one."""
-    if not region.boundary:
+    state = inspect(region)
+    cacheable = state.persistent and not state.modified and region.updated_at is not None
+    if cacheable:
+        found = _bboxes.get(region.id)
+        if found is not None and found[0] == region.updated_at:
+            return list(found[1]) if found[1] is not None else None
+    box = _parse_bbox(region.boundary)
+    if cacheable:
+        _remember(_bboxes, region.id, (region.updated_at, box))
+    return list(box) if box is not None else None
+
+
+def _parse_bbox(boundary: dict[str, Any] | None) -> list[float] | None:
+    if not boundary:
         return None
     try:
-        return list(geo.bbox(geo.parse_area(region.boundary)))
+        return list(geo.bbox(geo.parse_area(boundary)))
     except ValidationFailed:
         return None
 
@@ -243,6 +279,11 @@ def list_areas(session: Session, *, region_id: int, kind: str | None = None) -> 
     return session.scalars(stmt.order_by(Area.code)).all()
 
 
+def area_id_by_code(session: Session, *, region_id: int, code: str) -> int | None:
+    """The id of the region's area with this code (without reading its geometry)."""
+    return session.scalar(select(Area.id).where(Area.region_id == region_id, Area.code == code))
+
+
 def get_area(session: Session, *, region_id: int, area_id: int) -> Area:
     area = session.scalar(select(Area).where(Area.region_id == region_id, Area.id == area_id))
     if area is None:
@@ -250,24 +291,57 @@ def get_area(session: Session, *, region_id: int, area_id: int) -> Area:
     return area
 
 
+@dataclass(frozen=True)
+class AreaPlace:
+    """Which area a point falls in: what a report keeps and shows of it."""
+
+    id: int
+    code: str
+    name: str
+
+
+_AREA = cast(Table, Area.__table__)
+_CANDIDATES = (
+    select(_AREA.c.id, _AREA.c.code, _AREA.c.name, _AREA.c.updated_at)
+    .where(
+        _AREA.c.region_id == bindparam("region_id"),
+        _AREA.c.kind == bindparam("kind"),
+        _AREA.c.min_lon <= bindparam("lon"),
+        _AREA.c.max_lon >= bindparam("lon"),
+        _AREA.c.min_lat <= bindparam("lat"),
+        _AREA.c.max_lat >= bindparam("lat"),
+    )
+    .order_by(_AREA.c.code)
+)
+_GEOMETRY = select(_AREA.c.geometry).where(_AREA.c.id == bindparam("area_id"))
+
+
+def area_at(
+    session: Session, *, region_id: int, lon: float, lat: float, kind: str = "kecamatan"
+) -> AreaPlace | None:
+    """The area of ``kind`` containing the point: the bounding-box index narrows the candidates, and
+    their parsed polygons come from the process's cache while the rows are unchanged."""
+    geo.check_point(lon, lat)
+    session.flush()  # an area changed in this unit of work counts (Core reads do not autoflush)
+    conn = session.connection()
+    point = Point(lon, lat)
+    params = {"region_id": region_id, "kind": kind, "lon": lon, "lat": lat}
+    for area_id, code, name, updated_at in conn.execute(_CANDIDATES, params).all():
+        found = _shapes.get(area_id)
+        if found is not None and updated_at is not None and found[0] == updated_at:
+            prepared = found[1]
+        else:
+            geometry = conn.scalar(_GEOMETRY, {"area_id": area_id})
+            prepared = prep(shape(geometry)) if geometry else None
+            _remember(_shapes, area_id, (updated_at, prepared))
+        if prepared is not None and prepared.intersects(point):  # a point on the border belongs to it
+            return AreaPlace(area_id, code, name)
+    return None
+
+
 def find_area_at(
     session: Session, *, region_id: int, lon: float, lat: float, kind: str = "kecamatan"
 ) -> Area | None:
-    """The area of ``kind`` containing the point; the bounding-box index narrows the candidates first."""
-    geo.check_point(lon, lat)
-    candidates = session.scalars(
-        select(Area)
-        .where(
-            Area.region_id == region_id,
-            Area.kind == kind,
-            Area.min_lon <= lon,
-            Area.max_lon >= lon,
-            Area.min_lat <= lat,
-            Area.max_lat >= lat,
-        )
-        .order_by(Area.code)
-    ).all()
-    for area in candidates:
-        if area.geometry and geo.contains(area.geometry, lon, lat):
-            return area
-    return None
+    """The area of ``kind`` containing the point (``area_at``, as the ORM row)."""
+    place = area_at(session, region_id=region_id, lon=lon, lat=lat, kind=kind)
+    return session.get(Area, place.id) if place is not None else None

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kotacerdas.auth import service as auth_service
 from kotacerdas.auth.access import ANONYMOUS, Principal
 from kotacerdas.config import Settings
-from kotacerdas.db import run_after_commit, run_after_rollback, will_write
+from kotacerdas.db import run_after_commit, run_after_rollback, sqlite_writer, unit_of_work, will_write
 from kotacerdas.errors import CsrfFailed, NotAuthenticated
 from kotacerdas.i18n import LANGUAGES, _
 
@@ -52,6 +55,26 @@ def db_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+T = TypeVar("T")
+
+
+async def run_write(request: Request, work: Callable[[Session], T]) -> T:
+    """``work`` in its own write unit of work, off the event loop, for an ``async def`` endpoint that
+    writes (instead of ``DbSession``): committed before the answer, rolled back on any error (which
+    reaches the app's error handlers as it would from a ``def`` endpoint). On SQLite it runs on the
+    engine's one writer thread (``db.sqlite_writer``): writers of this process queue there instead of
+    polling SQLite's lock; elsewhere in the threadpool, side by side."""
+    factory = request.app.state.session_factory
+
+    def unit() -> T:
+        with unit_of_work(factory, write=True) as session:
+            return work(session)
+
+    writer = sqlite_writer(factory)
+    if writer is None:
+        return await run_in_threadpool(unit)
+    return await asyncio.wrap_future(writer.submit(contextvars.copy_context().run, unit))
 
 
 def _bearer(request: Request) -> str | None:
