@@ -55,7 +55,24 @@ ATTRIBUTES: list[Any] = [
     {"type": "Property", "value": 1, "accuracy": {"type": "Property", "value": 0.5, "observedAt": WHEN}},
     {"type": "Property", "value": 1, "accuracy": 0.5},
     {"value": 1, "type": "Property", "observedAt": WHEN},  # members in another order
-    {"value": 7, "observedAt": WHEN},  # type left out
+    {"value": 7, "observedAt": WHEN},  # type left out (the MQTT compact form)
+    {"value": 1.5, "unitCode": "KMH", "observedAt": WHEN},
+    {"value": {"@type": "DateTime", "@value": WHEN}, "observedAt": "2026-11-20T07:00:00+07:00"},
+    {"value": [1, "x", None], "datasetId": "urn:ngsi-ld:Dataset:a"},
+    {"value": POINT},  # a geometry: a GeoProperty
+    {"value": POINT, "observedAt": WHEN},
+    {"value": {"type": "Point"}},  # no coordinates: a JSON value
+    {"value": {"type": "Point", "coordinates": [200, 0]}},
+    {"value": "urn:ngsi-ld:null"},
+    {"value": None, "observedAt": WHEN},
+    {"value": math.nan},
+    {"value": [1, math.inf]},
+    {"value": 1, "observedAt": "yesterday"},
+    {"value": 1, "unitCode": ""},
+    {"value": 1, "datasetId": "not a uri"},
+    {"value": 1, "observedAt": WHEN, "accuracy": 0.5},  # a sub-attribute
+    {"value": 1, "object": "urn:x:1"},
+    {"value": 1, "type": "Property"},
     {"type": "Relationship", "object": "urn:ngsi-ld:RoadSegment:1", "observedAt": WHEN},
     {"type": "Relationship", "object": "urn:ngsi-ld:RoadSegment:1", "datasetId": "urn:x:d"},
     {"type": "Relationship", "object": "urn:ngsi-ld:null"},

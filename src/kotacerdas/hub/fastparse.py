@@ -1,7 +1,8 @@
 """Batch parsing of the common entity shapes, with the general ``Parser`` behind it for the rest.
 
 A device's entity is nearly always made of a few Properties with a scalar value, ``observedAt`` and
-``unitCode``, maybe a Relationship and a GeoProperty location. ``FastParser`` checks and expands those
+``unitCode``, maybe a Relationship and a GeoProperty location (or, from MQTT compact observations,
+``{"value": ..., "observedAt": ...}`` without ``type``). ``FastParser`` checks and expands those
 in one loop, with the attribute and type names expanded once per @context (kept on the
 ``ActiveContext``), and hands every attribute it does not recognise (NGSI-LD Null, sub-attributes,
 LanguageProperty, several datasetIds, a bad shape ...) to ``Parser.attribute``; an entity with an
@@ -26,6 +27,7 @@ from kotacerdas.hub.entity import (
     NULL,
     Entity,
     Parser,
+    _looks_like_geometry,
     canonical_datetime,
     check_name,
 )
@@ -51,15 +53,19 @@ _SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}  # member names -> the opti
 
 
 def _shape_rest(shape: tuple[str, ...]) -> tuple[str, ...]:
-    """A common shape is ``type``, the value member, then only observedAt, unitCode, datasetId: its
-    optional members; ``_NOT_COMMON`` for any other shape."""
-    common = (
-        len(shape) >= 2
-        and shape[0] == "type"
-        and shape[1] in ("value", "object")
-        and _OPTIONAL.issuperset(shape[2:])
-    )
-    rest = shape[2:] if common else _NOT_COMMON
+    """A common shape is ``type``, the value member, then only observedAt, unitCode, datasetId, or
+    (the concise form of the MQTT compact observations) ``value`` then only those: its optional
+    members; ``_NOT_COMMON`` for any other shape."""
+    if shape and shape[0] == "value":  # concise: a Property (or a GeoProperty) without "type"
+        rest = shape[1:] if _OPTIONAL.issuperset(shape[1:]) else _NOT_COMMON
+    else:
+        common = (
+            len(shape) >= 2
+            and shape[0] == "type"
+            and shape[1] in ("value", "object")
+            and _OPTIONAL.issuperset(shape[2:])
+        )
+        rest = shape[2:] if common else _NOT_COMMON
     if len(_SHAPES) < 1000:
         _SHAPES[shape] = rest
     return rest
@@ -144,18 +150,23 @@ class FastParser:
 
         The general path builds ``{"type": kind, member: value, *the other members in their order}``;
         a shape (the tuple of member names) that already has that order is copied as it is, with
-        ``observedAt`` put in canonical form."""
+        ``observedAt`` put in canonical form. A concise ``{"value": ...}`` is a Property (the general
+        path's choice when the value is not a geometry and the attribute not a geo attribute) and
+        gets ``"type"`` in front."""
         shape = tuple(raw)
         rest = _SHAPES.get(shape)
         if rest is None:
             rest = _shape_rest(shape)
         if rest is _NOT_COMMON:
             return None
-        kind = raw["type"]
-        member = shape[1]
+        concise = shape[0] == "value"
+        if concise:  # the general path makes it a Property unless it is (or holds) a geometry
+            kind, member = "Property", "value"
+        else:
+            kind, member = raw["type"], shape[1]
         value = raw[member]
         if kind == "Property":
-            if member != "value" or iri in GEO_ATTRIBUTES:
+            if member != "value" or iri in GEO_ATTRIBUTES or (concise and _looks_like_geometry(value)):
                 return None
             vt = type(value)
             if not (
@@ -181,7 +192,7 @@ class FastParser:
                 return None
         else:
             return None
-        out = raw.copy()
+        out = {"type": "Property", **raw} if concise else raw.copy()
         for key in rest:
             item = raw[key]
             if key == "observedAt":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Literal
@@ -339,17 +339,15 @@ def _batch_write(
     conn = store.connection(session)
     now = now_us()
     stamp_text = format_us(now)
-    columns_of: dict[str, store.StoredColumns] = {}
+    ids = [e.id for e in parsed]
+    current: dict[str, store.Write] = {}
+    known: Mapping[str, tuple[int, int, store.StoredColumns | None]]  # id -> (pk, created_at, columns)
     if mode == "update":
-        current = store.load_entities(conn, region_id, [e.id for e in parsed])
-        known = {eid: (pk, ent.created_at or now) for eid, (pk, ent) in current.items()}
+        current = store.load_writes(conn, region_id, ids)
+        known = {eid: (w.pk or 0, w.entity.created_at or now, w.stored) for eid, w in current.items()}
     else:
-        current = {}
-        rows = store.existing_rows(conn, region_id, [e.id for e in parsed])
-        known = {eid: (pk, created) for eid, (pk, created, _columns) in rows.items()}
-        columns_of = {eid: columns for eid, (_pk, _created, columns) in rows.items()}
+        known = store.existing_rows(conn, region_id, ids)
     pending: dict[str, store.Write] = {}
-    reported: set[str] = set()
     for entity in parsed:
         previous = pending.get(entity.id)
         found = known.get(entity.id)
@@ -366,24 +364,20 @@ def _batch_write(
                 created_at = previous.entity.created_at
             write = _new_state(entity, now, created_at, stamp_text)
             write.pk = found[0] if found is not None else (previous.pk if previous else None)
-            write.stored = columns_of.get(entity.id)
+            if found is not None:
+                write.stored = found[2]
             if previous is not None:
                 write.history = previous.history + write.history
             pending[entity.id] = write
         else:
-            if previous is not None:
-                target = previous
-            else:
-                pk, stored = current[entity.id]
-                target = store.Write(entity=stored, pk=pk)
+            target = previous if previous is not None else current[entity.id]
             _merge_attributes(target, entity, stamp_text, no_overwrite=no_overwrite)
             for type_ in entity.types:
                 if type_ not in target.entity.types:
                     target.entity.types.append(type_)
             target.entity.modified_at = now
             pending[entity.id] = target
-        if entity.id not in reported:  # a set: list membership made big batches quadratic
-            reported.add(entity.id)
+        if previous is None:  # reported once, however often the batch holds it
             (outcome.updated if found is not None else outcome.created).append(entity.id)
     if pending:
         _write(session, region_id, list(pending.values()), dedupe=dedupe)
@@ -394,7 +388,25 @@ def _merge_attributes(
     target: store.Write, incoming: Entity, stamp_text: str, *, no_overwrite: bool = False
 ) -> UpdateOutcome:
     result = UpdateOutcome()
+    attrs = target.entity.attrs
+    append = target.history.append
     for iri, value in incoming.attrs.items():
+        if (
+            type(value) is dict
+            and not no_overwrite
+            and "datasetId" not in value
+            and CORE_MEMBERS.issuperset(value)
+        ):
+            # the usual device update: one default instance without sub-attributes, replacing the stored
+            # default instance (or none): what the general loop below does, without its lookups
+            current = attrs.get(iri)
+            if current is None or (type(current) is dict and "datasetId" not in current):
+                value["createdAt"] = (current.get("createdAt") if current is not None else None) or stamp_text
+                value["modifiedAt"] = stamp_text
+                attrs[iri] = value
+                append((iri, value, False))
+                result.updated.append(iri)
+                continue
         for inst in instances_of(value):
             old = find_instance(target.entity, iri, inst.get("datasetId"))
             if old is not None and no_overwrite:

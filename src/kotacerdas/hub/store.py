@@ -50,6 +50,19 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     return conn.exec_driver_sql(sql_for(conn, sql), tuple(params))
 
 
+def fetch_all(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a query as the driver's plain tuples, through its own cursor in the session's
+    transaction (no result objects: for the batch lookups, 1,000 rows at a time)."""
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql_for(conn, sql), tuple(params))
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
 def executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:
         conn.exec_driver_sql(sql_for(conn, sql), rows)
@@ -90,10 +103,28 @@ def load_entities(conn: Connection, region_id: int, ids: Sequence[str]) -> dict[
             conn,
             f"SELECT {ENTITY_COLUMNS} FROM hub_entity e WHERE e.region_id = ? AND e.entity_id IN ({marks})",
             [region_id, *chunk],
-        )
+        ).fetchall()
         for row in rows:
             pk, entity = row_entity(row)
             found[entity.id] = (pk, entity)
+    return found
+
+
+def load_writes(conn: Connection, region_id: int, ids: Sequence[str]) -> dict[str, Write]:
+    """id -> a ``Write`` of the stored entity, with its indexed columns (``Write.stored``): what a
+    merging batch (upsert with options=update) starts from. One query per 1,000 ids."""
+    found: dict[str, Write] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids)), 1000):
+        marks = ",".join("?" * len(chunk))
+        rows = fetch_all(
+            conn,
+            f"SELECT {ENTITY_COLUMNS}, e.has_multi, e.min_lon, e.min_lat, e.max_lon, e.max_lat "
+            f"FROM hub_entity e WHERE e.region_id = ? AND e.entity_id IN ({marks})",
+            [region_id, *chunk],
+        )
+        for row in rows:
+            pk, entity = row_entity(row)
+            found[entity.id] = Write(entity, pk, [], row[2:4] + row[7:12])
     return found
 
 
@@ -109,14 +140,14 @@ def existing_rows(
     found: dict[str, tuple[int, int, StoredColumns]] = {}
     for chunk in _chunks(list(dict.fromkeys(ids)), 1000):
         marks = ",".join("?" * len(chunk))
-        rows = execute(
+        rows = fetch_all(
             conn,
             f"SELECT entity_id, pk, created_at, {_STORED} FROM hub_entity "
             f"WHERE region_id = ? AND entity_id IN ({marks})",
             [region_id, *chunk],
-        ).fetchall()
+        )
         for row in rows:
-            found[row[0]] = (row[1], row[2], tuple(row[3:]))
+            found[row[0]] = (row[1], row[2], row[3:])
     return found
 
 
@@ -191,23 +222,6 @@ def _body(entity: Entity) -> str:
     return orjson.dumps(entity.attrs).decode()
 
 
-def _entity_params(region_id: int, entity: Entity) -> tuple[Any, ...]:
-    box = location_bbox(entity)
-    extra = "|" + "|".join(entity.types) + "|" if len(entity.types) > 1 else None
-    has_multi = list in map(type, entity.attrs.values())  # any instance list, in C
-    return (
-        region_id,
-        entity.id,
-        entity.types[0],
-        extra,
-        entity.created_at,
-        entity.modified_at,
-        has_multi,
-        *(box or (None, None, None, None)),
-        _body(entity),
-    )
-
-
 _INSERT = (
     "INSERT INTO hub_entity (region_id, entity_id, type, extra_types, created_at, modified_at, has_multi, "
     "min_lon, min_lat, max_lon, max_lat, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,{body}) "
@@ -232,33 +246,69 @@ def write_entities(
     dedupe: bool = False,
 ) -> None:
     """Store the new states (insert or update), then their history rows. ``dedupe`` skips history
-    instances already recorded with the same time and value (a redelivered MQTT message)."""
+    instances already recorded with the same time and value (a redelivered MQTT message).
+
+    One pass over the writes makes each row's parameters, notes its (types, attributes, kinds) for
+    ``hub_type_attribute`` and keeps the body of each entity whose attributes are one instance each,
+    which its history row reuses when the history is those very instances."""
     pg = is_postgres(conn)
     body_mark = "CAST(? AS jsonb)" if pg else "?"
     inserts: list[tuple[Any, ...]] = []
     inserted: list[Write] = []
     full: list[tuple[Any, ...]] = []
     narrow: list[tuple[Any, ...]] = []
-    bodies: dict[int, str] = {}  # id(write) -> body, for history rows that hold the same instances
+    bodies: list[str | None] = []  # per write: its body when every attribute is one instance
+    shapes: set[tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]]] = set()
+    dumps = orjson.dumps
     for w in writes:
-        p = _entity_params(region_id, w.entity)
-        bodies[id(w)] = p[11]
+        entity = w.entity
+        attrs = entity.attrs
+        values = attrs.values()
+        types = entity.types
+        single = _ONLY_DICTS.issuperset(map(type, values))  # one instance each (checked in C)
+        if single:
+            kinds: tuple[Any, ...] = tuple(map(dict.get, values, repeat("type")))
+            has_multi = False
+        else:
+            kinds = tuple(map(_kind, values))
+            has_multi = list in map(type, values)
+        shapes.add((tuple(types), tuple(attrs), kinds))
+        if entity.scope is None:
+            body = dumps(attrs).decode()
+            bodies.append(body if single else None)
+        else:
+            body = dumps({**attrs, "@scope": entity.scope}).decode()
+            bodies.append(None)
+        extra = "|" + "|".join(types) + "|" if len(types) > 1 else None
+        box = location_bbox(entity) or (None, None, None, None)
         if w.pk is None:
-            inserts.append(p)
+            inserts.append(
+                (
+                    region_id,
+                    entity.id,
+                    types[0],
+                    extra,
+                    entity.created_at,
+                    entity.modified_at,
+                    has_multi,
+                    *box,
+                    body,
+                )
+            )
             inserted.append(w)
             continue
         stored = w.stored
         if (  # SQLite only: PostgreSQL writes every index of a row that is not HOT-updated anyway
             stored is not None
             and not pg
-            and stored[0] == p[2]
-            and stored[1] == p[3]
-            and bool(stored[2]) == p[6]
-            and stored[3:] == p[7:11]
+            and stored[0] == types[0]
+            and stored[1] == extra
+            and bool(stored[2]) == has_multi
+            and stored[3:] == box
         ):
-            narrow.append((p[5], p[11], w.pk))
+            narrow.append((entity.modified_at, body, w.pk))
         else:
-            full.append((p[2], p[3], p[5], p[6], p[7], p[8], p[9], p[10], p[11], w.pk))
+            full.append((types[0], extra, entity.modified_at, has_multi, *box, body, w.pk))
     if inserts:
         executemany(conn, _INSERT.format(body=body_mark), inserts)
         pks = existing_ids(conn, region_id, [w.entity.id for w in inserted])
@@ -268,34 +318,37 @@ def write_entities(
     executemany(conn, _UPDATE_BODY.format(body=body_mark), narrow)
     rows = _history_rows(region_id, writes, bodies)
     _store_history(conn, rows, dedupe=dedupe)
-    register_types(conn, region_id, [w.entity for w in writes])
+    _register_shapes(conn, region_id, shapes)
 
 
 _HISTORY = "INSERT INTO hub_history (entity_pk, ts, iid, region_id, observed, modified_at, attrs) VALUES (?,?,?,?,?,?,{attrs})"
 SYSTEM_KEYS = ("createdAt", "modifiedAt")
 
 
-def history_rows(region_id: int, writes: Iterable[Write]) -> list[tuple[Any, ...]]:
+def history_rows(region_id: int, writes: Sequence[Write]) -> list[tuple[Any, ...]]:
     """One row per entity and instant: the instances of a write grouped by their time."""
-    return _history_rows(region_id, writes, {})
+    return _history_rows(region_id, writes, None)
 
 
-def _history_rows(region_id: int, writes: Iterable[Write], bodies: dict[int, str]) -> list[tuple[Any, ...]]:
-    """``history_rows``; a write whose instances all fall in one group that is exactly its entity's
-    attributes (the usual device update) reuses the body already serialised for ``hub_entity``."""
+def _history_rows(
+    region_id: int, writes: Sequence[Write], bodies: Sequence[str | None] | None
+) -> list[tuple[Any, ...]]:
+    """``history_rows``; ``bodies[i]``, when given, is the serialised attributes of ``writes[i]``, each
+    one instance (``write_entities`` has them): a write whose instances are exactly those attributes,
+    observed at one time (or none) and stamped at one time (the usual device update) is one row whose
+    attrs are that body."""
     rows: list[tuple[Any, ...]] = []
     append = rows.append
     getrandbits = random.getrandbits
     dumps = orjson.dumps
     keys: dict[Any, tuple[int, bool]] = {}  # observedAt text -> (ts, True); (modifiedAt,) -> (ts, False)
     modified_us: dict[Any, int] = {}
-    for w in writes:
+    observed_us: dict[Any, int] = {}
+    for n, w in enumerate(writes):
         history = w.history
         attrs = w.entity.attrs
-        body = bodies.get(id(w))
-        if body is not None and w.entity.scope is None and _mirrors(history, attrs):
-            # the usual device update: the instances are the entity's attributes, one each, observed
-            # at one time (or none) and stamped at one time: one row whose attrs are the body
+        body = bodies[n] if bodies is not None else None
+        if body is not None and _mirrors(history, attrs):
             values = attrs.values()
             observed_at = set(map(dict.get, values, repeat("observedAt")))
             modified_at = set(map(dict.get, values, repeat("modifiedAt")))
@@ -304,8 +357,13 @@ def _history_rows(region_id: int, writes: Iterable[Write], bodies: dict[int, str
                 us = modified_us.get(first_modified)
                 if us is None:
                     us = modified_us[first_modified] = parse_datetime(first_modified) if first_modified else 0
-                ts, flag = (parse_datetime(first_observed), True) if first_observed else (us, False)
-                append((w.pk, ts, getrandbits(62), region_id, flag, us, body))
+                if first_observed:
+                    ts = observed_us.get(first_observed)
+                    if ts is None:
+                        ts = observed_us[first_observed] = parse_datetime(first_observed)
+                    append((w.pk, ts, getrandbits(62), region_id, True, us, body))
+                else:
+                    append((w.pk, us, getrandbits(62), region_id, False, us, body))
                 continue
         groups: dict[tuple[int, bool], dict[str, Any]] = {}
         modified_of: dict[tuple[int, bool], int] = {}
@@ -340,10 +398,9 @@ def _history_rows(region_id: int, writes: Iterable[Write], bodies: dict[int, str
 
 
 def _mirrors(history: list[tuple[str, dict[str, Any], bool]], attrs: dict[str, Any]) -> bool:
-    """The history holds the attributes themselves, in their order, one instance each (checked in C)."""
+    """The history holds the attributes themselves, in their order (checked in C)."""
     return (
         len(history) == len(attrs)
-        and _ONLY_DICTS.issuperset(map(type, attrs.values()))
         and all(map(is_, map(_second, history), attrs.values()))
         and list(map(_first, history)) == list(attrs)
     )
@@ -493,6 +550,13 @@ def register_types(conn: Connection, region_id: int, entities: Iterable[Entity])
         else:  # several instances of an attribute: the first one's kind
             kinds = tuple(map(_kind, values))
         shapes.add((tuple(e.types), tuple(e.attrs), kinds))
+    _register_shapes(conn, region_id, shapes)
+
+
+def _register_shapes(
+    conn: Connection, region_id: int, shapes: set[tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]]]
+) -> None:
+    """``shapes``: (types, attribute IRIs, their kinds) of each entity written."""
     seen: set[tuple[str, str, str]] = set()
     for types, iris, kinds in shapes:
         shape = [
