@@ -237,7 +237,8 @@ def has_open311_post() -> bool:
     return any(
         getattr(route, "path", "") == OPEN311_PATH.replace(".json", ".{fmt}")
         and "POST" in getattr(route, "methods", ())
-        for route in open311.router.routes
+        for router in (open311.router, getattr(open311, "filing_router", open311.router))
+        for route in router.routes
     )
 
 

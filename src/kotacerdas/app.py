@@ -24,6 +24,7 @@ from kotacerdas.web.deps import ANON_COOKIE, LANG_COOKIE
 
 # modules whose `router` is included, in the order their paths should match
 ROUTERS = [
+    "kotacerdas.citizen.filing_routes",  # first: the hot filing endpoints (see that module)
     "kotacerdas.hub.api",
     "kotacerdas.hub.subscriptions_api",
     "kotacerdas.hub.temporal_api",

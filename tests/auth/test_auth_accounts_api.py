@@ -339,3 +339,40 @@ def test_audit_log_is_for_the_region_admin_and_the_national_evaluator(make_clien
         assert resp.status_code == 403
         assert "Kantor Rahasia" not in resp.text
     assert make_client().get("/api/v1/regions/35.09/audit").status_code == 401
+
+
+def test_a_key_revoked_while_in_use_is_refused_at_once(client, make_client, world, db):
+    """Keys are remembered for a few seconds per process; revoking one forgets it in this process at
+    once, for the JSON API and for Open311 (which take the key from different places)."""
+    client.login(ADMIN, world["password"])
+    key = _create_key(client, ["region:read", "reports:submit"])
+    machine = make_client()
+    machine.headers["Authorization"] = f"Bearer {key['secret']}"
+    for _ in range(2):  # the second answer comes from the remembered key
+        assert machine.get("/api/v1/regions/35.09/offices").status_code == 200
+    assert client.delete(f"/api/v1/regions/35.09/api-keys/{key['id']}").status_code == 200
+    resp = machine.get("/api/v1/regions/35.09/offices")
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == "not_authenticated"
+    filed = machine.post("/api/v1/regions/35.09/reports", json={"category": "x", "description": "x"})
+    assert filed.status_code == 401
+    open311 = make_client().post(
+        "/open311/v2/requests.json",
+        data={"api_key": key["secret"], "jurisdiction_id": "35.09", "service_code": "x"},
+    )
+    assert open311.status_code == 403
+    assert "revoked" in open311.text or "dicabut" in open311.text
+
+
+def test_a_key_stamps_its_last_use_once_a_minute(client, make_client, world, db):
+    client.login(ADMIN, world["password"])
+    key = _create_key(client, ["region:read"])
+    machine = make_client()
+    machine.headers["Authorization"] = f"Bearer {key['secret']}"
+    assert machine.get("/api/v1/regions/35.09/offices").status_code == 200
+    db.expire_all()
+    first = db.get(ApiKey, key["id"]).last_used_at
+    assert first is not None
+    assert machine.get("/api/v1/regions/35.09/offices").status_code == 200
+    db.expire_all()
+    assert db.get(ApiKey, key["id"]).last_used_at == first  # within the minute: not written again

@@ -224,3 +224,51 @@ def test_the_region_box_follows_a_change_of_the_boundary(db: Session, world: dic
     assert regions.region_bbox(jember) == [113.69, -8.2, 113.74, -8.15]  # not flushed yet: still seen
     db.flush()
     assert regions.region_bbox(jember) == [113.69, -8.2, 113.74, -8.15]
+
+
+def test_filing_sees_a_change_of_its_category_and_region_at_once(
+    client: Any, make_client: Any, db: Session, world: dict[str, Any], reporting: dict[str, Any]
+) -> None:
+    """Filing reads what it needs of the region and the category in one statement, each time: a
+    renamed or closed category and a redrawn boundary count from the next report on."""
+    from citizendata import admin_key
+
+    machine = make_client()
+    machine.headers["Authorization"] = f"Bearer {admin_key(db, world, ['reports:submit'])}"
+    admin = make_client().login(world["users"]["admin"].email, world["password"])
+    url = "/api/v1/regions/35.09/reports"
+    body = {
+        "category": "jalan-rusak",
+        "description": "Lubang besar di tengah jalan.",
+        "lat": IN_SUMBERSARI[0],
+        "lon": IN_SUMBERSARI[1],
+        "attributes": {"severity": "berat"},
+    }
+    first = machine.post(url, json=body)
+    assert first.status_code == 201, first.text
+    assert first.json()["report"]["category_name"] == "Jalan rusak"
+    assert first.json()["report"]["area"]["code"] == "35.09.02"
+
+    renamed = admin.patch("/api/v1/regions/35.09/report-categories/jalan-rusak", json={"name": "Jalan retak"})
+    assert renamed.status_code == 200, renamed.text
+    second = machine.post(url, json=body)
+    assert second.status_code == 201
+    assert second.json()["report"]["category_name"] == "Jalan retak"
+
+    # the region's outline is redrawn far away: the same point is now outside Jember
+    far = {"type": "Polygon", "coordinates": [[[120.0, -5.0], [120.1, -5.0], [120.1, -4.9], [120.0, -5.0]]]}
+    assert admin.patch("/api/v1/regions/35.09", json={"boundary": far}).status_code == 200
+    outside = machine.post(url, json=body)
+    assert outside.status_code == 422
+    assert "location" in outside.json()["error"]["details"]
+    assert admin.patch("/api/v1/regions/35.09", json={"boundary": None}).status_code == 200
+    assert machine.post(url, json=body).status_code == 201
+
+    closed = admin.patch("/api/v1/regions/35.09/report-categories/jalan-rusak", json={"active": False})
+    assert closed.status_code == 200
+    refused = machine.post(url, json=body)
+    assert refused.status_code == 422
+    assert "category" in refused.json()["error"]["details"]
+    # the order of the answers stays: an unknown category is "not found", an unknown region too
+    assert machine.post(url, json={**body, "category": "tidak-ada"}).status_code == 404
+    assert machine.post("/api/v1/regions/35.99/reports", json=body).status_code == 404

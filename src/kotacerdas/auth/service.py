@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import PERMISSIONS, Principal, require_login, require_region_admin
 from kotacerdas.auth.models import ROLES, ApiKey, AuditEntry, User, UserSession
 from kotacerdas.auth.passwords import MIN_LENGTH, dummy_hash, hash_password, needs_rehash, verify_password
+from kotacerdas.db import after_commit
 from kotacerdas.errors import (
     Conflict,
     NotAuthenticated,
@@ -549,6 +552,9 @@ def revoke_api_key(session: Session, *, principal: Principal, region_id: int, ke
         raise NotFound()
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        forget_api_keys()
+        # again once it is committed: a request in between may have cached the key as still valid
+        after_commit(session, forget_api_keys)
         record_audit(
             session,
             actor=principal,
@@ -561,20 +567,85 @@ def revoke_api_key(session: Session, *, principal: Principal, region_id: int, ke
     return key
 
 
+# Resolved API keys, per process, by the SHA-256 of the secret, for ``KEY_CACHE_SECONDS``: a machine that
+# files or ingests hundreds of times a second would otherwise read its key row on every request.
+# Revoking a key empties this process's cache at once (and again after the revocation commits); another
+# process keeps accepting a revoked key for at most ``KEY_CACHE_SECONDS`` (docs/admin-guide.md). Only
+# keys found valid are kept; a key that is not (yet) valid is looked up every time.
+KEY_CACHE_SECONDS = 10.0
+LAST_USED_EVERY = timedelta(minutes=1)
+_KEY_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class _KnownKey:
+    principal: Principal
+    last_used_at: datetime | None  # as this process last saw or stamped it
+    expires: float  # time.monotonic()
+
+
+_known_keys: dict[str, _KnownKey] = {}
+_known_keys_lock = threading.Lock()
+_forgotten = 0  # bumped by each forget: a lookup that began before it does not remember its answer
+_API_KEY = cast(Table, ApiKey.__table__)
+_KEY_BY_HASH = select(
+    _API_KEY.c.id,
+    _API_KEY.c.region_id,
+    _API_KEY.c.office_id,
+    _API_KEY.c.name,
+    _API_KEY.c.prefix,
+    _API_KEY.c.permissions,
+    _API_KEY.c.last_used_at,
+    _API_KEY.c.revoked_at,
+).where(_API_KEY.c.key_hash == bindparam("key_hash"))
+_STAMP_KEY = update(_API_KEY).where(_API_KEY.c.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
+
+
+def forget_api_keys() -> None:
+    """Empty this process's cache of resolved keys (a key was revoked)."""
+    global _forgotten
+    with _known_keys_lock:
+        _known_keys.clear()
+        _forgotten += 1
+
+
 def resolve_api_key(session: Session, secret: str) -> Principal | None:
+    """Who the key is, or None if it is unknown or revoked. Stamps ``last_used_at`` at most once a
+    minute (in the caller's transaction)."""
     if not secret.startswith(KEY_PREFIX):
         return None
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(secret)))
-    if key is None or key.revoked_at is not None:
-        return None
+    key_hash = _sha256(secret)
     now = utcnow()
-    if key.last_used_at is None or (now - _aware(key.last_used_at)) > timedelta(minutes=1):
-        key.last_used_at = now
-    return Principal(
+    known = _known_keys.get(key_hash)
+    if (
+        known is not None
+        and known.expires > time.monotonic()
+        and known.last_used_at is not None
+        and now - known.last_used_at <= LAST_USED_EVERY
+    ):
+        return known.principal
+    generation = _forgotten
+    session.flush()  # a key revoked in this unit of work counts (Core reads do not autoflush)
+    row = session.connection().execute(_KEY_BY_HASH, {"key_hash": key_hash}).one_or_none()
+    if row is None or row.revoked_at is not None:
+        with _known_keys_lock:
+            _known_keys.pop(key_hash, None)
+        return None
+    last_used = _aware(row.last_used_at) if row.last_used_at is not None else None
+    if last_used is None or now - last_used > LAST_USED_EVERY:
+        session.connection().execute(_STAMP_KEY, {"key_id": row.id, "at": now})
+        last_used = now
+    principal = Principal(
         kind="api_key",
-        label=f"API key {key.prefix}… ({key.name})",
-        api_key_id=key.id,
-        region_id=key.region_id,
-        office_id=key.office_id,
-        permissions=frozenset(key.permissions),
+        label=f"API key {row.prefix}… ({row.name})",
+        api_key_id=row.id,
+        region_id=row.region_id,
+        office_id=row.office_id,
+        permissions=frozenset(row.permissions),
     )
+    with _known_keys_lock:
+        if generation == _forgotten:
+            if len(_known_keys) >= _KEY_CACHE_MAX:
+                _known_keys.clear()
+            _known_keys[key_hash] = _KnownKey(principal, last_used, time.monotonic() + KEY_CACHE_SECONDS)
+    return principal

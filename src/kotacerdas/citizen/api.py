@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Resp
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import Principal, require_region_admin
-from kotacerdas.citizen import access, categories, channels, reports, schemas as s
+from kotacerdas.citizen import access, categories, channels, filing, reports, schemas as s
 from kotacerdas.citizen.models import Report, ReportCategory
 from kotacerdas.citizen.present import Presenter
 from kotacerdas.citizen.ratelimit import check_anonymous_submission
@@ -29,6 +29,8 @@ from kotacerdas.web.deps import CurrentPrincipal, DbSession, get_principal, get_
 from kotacerdas.web.schemas import MAX_ID, READ_ERRORS, WRITE_ERRORS, error_responses
 
 router = APIRouter(prefix="/api/v1/regions/{region_code}", tags=["citizen reports"])
+# filing alone, included ahead of every other router (``citizen.filing_routes``)
+filing_router = APIRouter(prefix="/api/v1/regions/{region_code}", tags=["citizen reports"])
 
 RegionCode = Annotated[str, Path(max_length=13, description="Kemendagri code of the region, e.g. 35.09")]
 TrackingNo = Annotated[str, Path(max_length=24, description="Tracking number, e.g. JBR-2026-000123")]
@@ -298,7 +300,7 @@ def list_reports(
     )
 
 
-@router.post("/reports", response_model=s.ReportFiled, status_code=201, responses=WRITE_ERRORS)
+@filing_router.post("/reports", response_model=s.ReportFiled, status_code=201, responses=WRITE_ERRORS)
 async def file_report(region_code: RegionCode, body: s.ReportCreate, request: Request) -> s.ReportFiled:
     """File a report. Without a login it is rate-limited per address. The answer carries the
     tracking code once: keep it to follow the report."""
@@ -307,14 +309,18 @@ async def file_report(region_code: RegionCode, body: s.ReportCreate, request: Re
 
     def work(session: Session) -> s.ReportFiled:
         principal = get_principal(request, session)
-        region = public_region(session, region_code)
+        # the region and the category in one statement: what filing needs of them, no ORM rows
+        region, category = filing.find_by_codes(session, region_code=region_code, category_code=body.category)
+        if region is None:
+            raise NotFound(_("Region {code} not found."), code=region_code)
         if not principal.is_authenticated:
             check_anonymous_submission(request, settings)
         elif principal.kind == "api_key" and "reports:submit" not in principal.permissions:
             raise PermissionDenied(
                 _("This key may not submit reports (it needs the reports:submit permission).")
             )
-        category = categories.get_category_by_code(session, region_id=region.id, code=body.category)
+        if category is None:
+            raise NotFound(_("Report category not found."))
         filed = reports.file_report(
             session,
             principal=principal,
@@ -331,9 +337,11 @@ async def file_report(region_code: RegionCode, body: s.ReportCreate, request: Re
             reporter_phone=body.phone,
             channel="api",
             attributes=body.attributes,
+            target=filing.Target(region, category),
         )
         # the language after the principal: a logged-in citizen's own language counts
-        read = Presenter(session, region, language(request)).read_filed(filed.report, filed.area)
+        presenter = Presenter(session, region, language(request))
+        read = presenter.read_filed(filed.report, filed.area, category)
         return s.ReportFiled(report=read, access_code=filed.access_code)
 
     # one write unit of work off the event loop (on SQLite: the engine's writer thread, in turn)

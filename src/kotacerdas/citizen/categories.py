@@ -53,10 +53,13 @@ def get_category(session: Session, *, region_id: int, category_id: int) -> Repor
     return row
 
 
+_CATEGORY_BY_CODE = select(ReportCategory).where(
+    ReportCategory.region_id == bindparam("region_id"), ReportCategory.code == bindparam("code")
+)  # built once: Open311's filing looks a category up on every request
+
+
 def get_category_by_code(session: Session, *, region_id: int, code: str) -> ReportCategory:
-    row = session.scalar(
-        select(ReportCategory).where(ReportCategory.region_id == region_id, ReportCategory.code == code)
-    )
+    row = session.scalar(_CATEGORY_BY_CODE, {"region_id": region_id, "code": code})
     if row is None:
         raise NotFound(_("Report category not found."))
     return row
@@ -194,14 +197,16 @@ _ROUTED_OFFICE = select(_ROUTE.c.office_id).where(
 )
 
 
-def office_for(session: Session, *, category: ReportCategory, area_id: int | None) -> int | None:
-    """Which office a report of the category in the area goes to."""
+def office_for(
+    session: Session, *, category_id: int, default_office_id: int | None, area_id: int | None
+) -> int | None:
+    """Which office a report of the category in the area goes to (its route there, else its default)."""
     if area_id is not None:
         session.flush()  # a route set in this unit of work counts (Core reads do not autoflush)
-        routed = session.connection().scalar(_ROUTED_OFFICE, {"category_id": category.id, "area_id": area_id})
+        routed = session.connection().scalar(_ROUTED_OFFICE, {"category_id": category_id, "area_id": area_id})
         if routed is not None:
             return int(routed)
-    return category.office_id
+    return default_office_id
 
 
 # ---------------------------------------------------------------- days off

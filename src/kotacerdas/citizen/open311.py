@@ -10,8 +10,9 @@ confidential or spam report, never who filed one. Extensions, documented on the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import ANONYMOUS, Principal
-from kotacerdas.citizen import access, categories, reports
+from kotacerdas.citizen import access, categories, filing, reports
 from kotacerdas.citizen.models import CLOSED_STATES, OPEN_STATES, Report, ReportCategory
 from kotacerdas.citizen.open311_format import (
     FORMATS,
@@ -58,6 +59,8 @@ from kotacerdas.web.deps import DbSession, get_settings, language, run_write
 from kotacerdas.web.render import render
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+# filing alone, included ahead of every other router (``citizen.filing_routes``)
+filing_router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 web_errors.register_renderer("/open311/", error_response)
 
 MAX_RESULTS = 1000  # the spec's "first 1000 requests"
@@ -102,7 +105,19 @@ async def _language_now(request: Request) -> str:
 # ---------------------------------------------------------------- jurisdictions
 
 
-def default_region(regions_list: list[Region], settings: Settings) -> Region | None:
+class RegionKey(Protocol):
+    """A region as jurisdictions are told apart: a ``Region`` or filing's ``Place``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+
+
+J = TypeVar("J", bound=RegionKey)
+
+
+def default_region(regions_list: Sequence[J], settings: Settings) -> J | None:
     if settings.default_region:
         found = next((r for r in regions_list if r.code == settings.default_region), None)
         if found is not None:
@@ -110,7 +125,7 @@ def default_region(regions_list: list[Region], settings: Settings) -> Region | N
     return min(regions_list, key=lambda r: r.id) if regions_list else None
 
 
-def jurisdiction_of(region: Region, regions_list: list[Region], settings: Settings) -> str:
+def jurisdiction_of(region: RegionKey, regions_list: Sequence[RegionKey], settings: Settings) -> str:
     default = default_region(regions_list, settings)
     if settings.open311_jurisdiction and default is not None and region.id == default.id:
         return settings.open311_jurisdiction
@@ -119,8 +134,12 @@ def jurisdiction_of(region: Region, regions_list: list[Region], settings: Settin
 
 def find_jurisdiction(session: Session, settings: Settings, value: str | None) -> Region:
     """The region the call is about: named by jurisdiction_id, or the only one there is."""
+    return pick_jurisdiction(list(regions.list_regions(session)), settings, value)
+
+
+def pick_jurisdiction(regions_list: Sequence[J], settings: Settings, value: str | None) -> J:
+    """``find_jurisdiction`` among these regions (ordered by code)."""
     value = clean(value, "jurisdiction_id")
-    regions_list = list(regions.list_regions(session))
     if value is None:
         if len(regions_list) == 1:
             return regions_list[0]
@@ -138,7 +157,7 @@ def find_jurisdiction(session: Session, settings: Settings, value: str | None) -
     raise problem(404, "jurisdiction_id", _("Unknown jurisdiction: {value}."), value=value)
 
 
-def find_service(session: Session, region: Region, code: str | None) -> ReportCategory:
+def find_service(session: Session, region: RegionKey, code: str | None) -> ReportCategory:
     code = clean(code, "service_code")
     if code is None:
         raise problem(400, "service_code", _("Required: the service the request is for."))
@@ -245,7 +264,7 @@ def get_service_definition(
 # ---------------------------------------------------------------- POST requests
 
 
-def check_key(session: Session, request: Request, params: Params, region: Region) -> Principal:
+def check_key(session: Session, request: Request, params: Params, region: Region | filing.Place) -> Principal:
     secret = params.one("api_key") or clean(request.headers.get("x-api-key"), "api_key")
     if secret is None:
         raise problem(403, "api_key", _("Required to file a request."))
@@ -303,7 +322,7 @@ POST_FIELDS = [
 ]
 
 
-@router.post(
+@filing_router.post(
     "/requests.{fmt}",
     summary="POST Service Request",
     openapi_extra={
@@ -343,7 +362,8 @@ def file_request(
     session: Session, *, request: Request, params: Params, settings: Settings, lang: str
 ) -> Document:
     """The POST's work in the caller's write unit of work: check, file, and the answer's document."""
-    region = find_jurisdiction(session, settings, params.one("jurisdiction_id"))
+    # the regions as filing needs them (one light statement, not the rows with their boundaries)
+    region = pick_jurisdiction(filing.places(session), settings, params.one("jurisdiction_id"))
     principal = check_key(session, request, params, region)
     category = find_service(session, region, params.one("service_code"))
     problems: list[Problem] = []
@@ -379,6 +399,7 @@ def file_request(
             channel="open311",
             attributes=attributes,
             media_url=media_url,
+            target=filing.Target(region, filing.service_of(category)),
         )
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, dict) else {}

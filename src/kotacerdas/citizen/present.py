@@ -5,6 +5,7 @@ once per page of reports, not once per report."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,13 +19,34 @@ from kotacerdas.region.models import Area, Office, Region
 from kotacerdas.region.service import AreaPlace
 
 
+class RegionRef(Protocol):
+    """What the presenter needs of the region: a ``Region`` or filing's ``Place``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+
+
+class CategoryNames(Protocol):
+    """What a report's answer shows of its category: a ``ReportCategory`` or filing's ``Service``."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
+
+
 class Presenter:
-    def __init__(self, session: Session, region: Region, lang: str = "id") -> None:
+    def __init__(self, session: Session, region: Region | RegionRef, lang: str = "id") -> None:
         self.session = session
         self.region = region
         self.lang = lang
         self._offices: dict[int, Office] | None = None
         self._categories: dict[int, ReportCategory] | None = None
+        self._given: dict[int, CategoryNames] = {}  # categories the caller already holds
         self._areas: dict[int, Area | AreaPlace] = {}
         self._photos: dict[int, list[ReportPhoto]] = {}
         self._tracking: dict[int, str] = {}
@@ -46,7 +68,10 @@ class Presenter:
         office = self.session.get(Office, office_id)  # one report: the identity map, not the whole list
         return office if office is not None and office.region_id == self.region.id else None
 
-    def _category(self, category_id: int) -> ReportCategory:
+    def _category(self, category_id: int) -> CategoryNames:
+        given = self._given.get(category_id)
+        if given is not None:
+            return given
         if self._categories is not None:
             return self._categories[category_id]
         category = self.session.get(ReportCategory, category_id)
@@ -58,7 +83,7 @@ class Presenter:
         office = self._office(office_id) if office_id else None
         return OfficeRef(id=office.id, short_name=office.short_name, name=office.name) if office else None
 
-    def category_name(self, category: ReportCategory) -> str:
+    def category_name(self, category: CategoryNames) -> str:
         return category.name_en if self.lang == "en" and category.name_en else category.name
 
     def prefetch(self, reports: Sequence[Report], *, lookups: bool = True) -> None:
@@ -94,9 +119,14 @@ class Presenter:
         base = f"/api/v1/regions/{self.region.code}/reports/{report.tracking_no}/photos"
         return [f"{base}/{p.position}" for p in self._photos[report.id]]
 
-    def read_filed(self, report: Report, area: AreaPlace | None) -> ReportRead:
+    def read_filed(
+        self, report: Report, area: AreaPlace | None, category: CategoryNames | None = None
+    ) -> ReportRead:
         """A report this unit of work has just filed, without photos, as its reporter sees it: its
-        category is in the session's identity map and its kecamatan is given, so nothing is read again."""
+        category (given, or in the session's identity map) and its kecamatan are known, so nothing is
+        read again."""
+        if category is not None:
+            self._given[report.category_id] = category
         self._photos.setdefault(report.id, [])
         if area is not None and area.id == report.area_id:
             self._areas[area.id] = area

@@ -100,7 +100,7 @@ _BUMP = (
 )
 
 
-def _next_tracking_no(session: Session, region: Region, year: int) -> str:
+def _next_tracking_no(session: Session, region: Region | filing.Place, year: int) -> str:
     """JBR-2026-000123: one counter row per region and year, bumped atomically (UPDATE ... RETURNING:
     the row stays locked to the end of the transaction, so numbers are unique and without gaps across
     processes). The year's first report creates the row (INSERT ... ON CONFLICT DO NOTHING, in case
@@ -145,11 +145,16 @@ def file_report(
     attributes: dict[str, object] | None = None,
     media_url: str = "",
     now: datetime | None = None,
+    target: filing.Target | None = None,
 ) -> Filed:
-    """File a report: validated, numbered, routed (category and kecamatan), with its verification deadline."""
+    """File a report: validated, numbered, routed (category and kecamatan), with its verification deadline.
+
+    ``target``: the region and category as the caller has just read them (``filing.find_by_codes``,
+    ``filing.places``, ``filing.service_of``); else they are read by ``region_id`` and ``category_id``."""
     now = _utc(now)
-    region = regions.get_region(session, region_id)
-    category = categories.get_category(session, region_id=region_id, category_id=category_id)
+    if target is None or target.region.id != region_id or target.category.id != category_id:
+        target = filing.find_by_ids(session, region_id=region_id, category_id=category_id)
+    region, category = target.region, target.category
     errors: dict[str, str] = {}
     if not category.active:
         errors["category"] = Message(_("This category no longer takes reports."))
@@ -173,7 +178,7 @@ def file_report(
         except ValidationFailed:
             errors["location"] = Message(_("The location is not a valid point."))
         else:
-            bbox = regions.region_bbox(region)
+            bbox = regions.region_bbox_of(session, region_id=region.id, updated_at=region.updated_at)
             if bbox is not None and not (
                 bbox[0] - 0.05 <= lon <= bbox[2] + 0.05 and bbox[1] - 0.05 <= lat <= bbox[3] + 0.05
             ):
@@ -201,7 +206,9 @@ def file_report(
     code = secrets.token_urlsafe(9)
     user_id = principal.user_id if principal.kind == "user" else None
     verify_due_at = calendar.deadline(now, category.verify_days, region.timezone)
-    suggested_office_id = categories.office_for(session, category=category, area_id=area_id)
+    suggested_office_id = categories.office_for(
+        session, category_id=category.id, default_office_id=category.office_id, area_id=area_id
+    )
     report = filing.insert_report(
         session,
         {

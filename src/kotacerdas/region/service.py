@@ -92,8 +92,11 @@ def get_region(session: Session, region_id: int) -> Region:
     return region
 
 
+_REGION_BY_CODE = select(Region).where(Region.code == bindparam("code"))  # built once: most requests
+
+
 def get_region_by_code(session: Session, code: str) -> Region:
-    region = session.scalar(select(Region).where(Region.code == code))
+    region = session.scalar(_REGION_BY_CODE, {"code": code})
     if region is None:
         raise NotFound(_("Region {code} not found."), code=code)
     return region
@@ -135,6 +138,23 @@ def region_bbox(region: Region) -> list[float] | None:
     box = _parse_bbox(region.boundary)
     if cacheable:
         _remember(_bboxes, region.id, (region.updated_at, box))
+    return list(box) if box is not None else None
+
+
+_REGION = cast(Table, Region.__table__)
+_BOUNDARY = select(_REGION.c.boundary).where(_REGION.c.id == bindparam("region_id"))
+
+
+def region_bbox_of(session: Session, *, region_id: int, updated_at: datetime | None) -> list[float] | None:
+    """``region_bbox`` for a region known by its id and ``updated_at`` (as just read from its row, with
+    the session flushed): the boundary is read only when the cache has no box for that stamp."""
+    if updated_at is not None:
+        found = _bboxes.get(region_id)
+        if found is not None and found[0] == updated_at:
+            return list(found[1]) if found[1] is not None else None
+    box = _parse_bbox(session.connection().scalar(_BOUNDARY, {"region_id": region_id}))
+    if updated_at is not None:
+        _remember(_bboxes, region_id, (updated_at, box))
     return list(box) if box is not None else None
 
 
