@@ -63,6 +63,9 @@ def run_maintenance_daily(
         next_run = time.monotonic() + DAY_SECONDS
 
 
+WAKE_GATHER_SECONDS = 0.1  # after a wake, how long the citizen loop lets further commits gather
+
+
 def run_citizen_loop(
     session_factory: sessionmaker[Session],
     settings: Settings,
@@ -71,8 +74,8 @@ def run_citizen_loop(
     *,
     deadline_every: float = DEADLINE_CHECK_SECONDS,
 ) -> None:
-    """Send the citizen outbox every ``citizen_poll_seconds`` (at once when ``wake`` is set: a unit of
-    work of this process committed outbox rows) and check report deadlines every ``deadline_every``
+    """Send the citizen outbox every ``citizen_poll_seconds`` (within ``WAKE_GATHER_SECONDS`` when
+    ``wake`` is set: a unit of work of this process committed outbox rows) and check report deadlines every ``deadline_every``
     seconds, the first time right at start. Set ``wake`` after ``stop`` to end it without waiting."""
     from kotacerdas.citizen.deadlines import check_deadlines
     from kotacerdas.citizen.delivery import deliver_pending, listen
@@ -92,8 +95,12 @@ def run_citizen_loop(
             busy = deliver_pending(session_factory, settings).full
         except Exception:
             log.exception("sending citizen notifications failed")
-        if not busy:
-            wake.wait(min(settings.citizen_poll_seconds, max(0.0, next_check - time.monotonic())))
+        if not busy and wake.wait(
+            min(settings.citizen_poll_seconds, max(0.0, next_check - time.monotonic()))
+        ):
+            # woken by a commit: gather the commits of the next moment into the same pass, so that a
+            # burst of filings costs one pass over the outbox, not one each
+            stop.wait(WAKE_GATHER_SECONDS)
 
 
 class Worker:
