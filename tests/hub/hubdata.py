@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth import service as auth
@@ -51,3 +52,34 @@ def traffic(n: int, *, intensity: int = 100, observed: str = "2026-11-20T07:00:0
             "value": {"type": "Point", "coordinates": [113.70 + n / 1000, -8.17]},
         },
     }
+
+
+def own_sqlite_hub(url: str, *, name: str, permissions: list[str]) -> tuple[Engine, str]:
+    """A migrated SQLite database of its own at ``url`` (for tests whose code commits for real), with
+    Jember, its region admin and a hub key: the engine (the caller disposes of it) and the key."""
+    from kotacerdas import migrate
+    from kotacerdas.db import make_engine, make_session_factory, unit_of_work
+    from kotacerdas.region import service as regions
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        region = regions.create_region(
+            session=session, code="35.09", name="Kabupaten Jember", kind="kabupaten", province="Jawa Timur"
+        )
+        admin = auth.create_user(
+            session,
+            email="admin@jember.go.id",
+            full_name="Admin",
+            password="rahasia-yang-panjang",
+            role="region_admin",
+            region_id=region.id,
+        )
+        _key, secret = auth.create_api_key(
+            session,
+            principal=auth.principal_for_user(admin),
+            region_id=region.id,
+            name=name,
+            permissions=permissions,
+        )
+    return engine, secret

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hubdata import make_key, traffic
+from hubdata import make_key, own_sqlite_hub, traffic
 from sqlalchemy.orm import Session, sessionmaker
 
 from kotacerdas.auth import service as auth
@@ -641,32 +641,10 @@ def own_database(tmp_path: Path, backend: str) -> Iterator[tuple[str, str]]:
     """A SQLite database of its own (the loop commits for real), with a region and a hub key."""
     if backend != "sqlite":
         pytest.skip("the worker loop is exercised once, on a database of its own")
-    from kotacerdas import migrate
-    from kotacerdas.db import make_engine, make_session_factory
-    from kotacerdas.region import service as regions
-
     url = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with unit_of_work(make_session_factory(engine)) as session:
-        region = regions.create_region(
-            session=session, code="35.09", name="Kabupaten Jember", kind="kabupaten", province="Jawa Timur"
-        )
-        admin = auth.create_user(
-            session,
-            email="admin@jember.go.id",
-            full_name="Admin",
-            password="rahasia-yang-panjang",
-            role="region_admin",
-            region_id=region.id,
-        )
-        _key, secret = auth.create_api_key(
-            session,
-            principal=auth.principal_for_user(admin),
-            region_id=region.id,
-            name="worker test",
-            permissions=["hub:write", "hub:read", "hub:subscribe"],
-        )
+    engine, secret = own_sqlite_hub(
+        url, name="worker test", permissions=["hub:write", "hub:read", "hub:subscribe"]
+    )
     engine.dispose()
     yield url, secret
 

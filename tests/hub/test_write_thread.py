@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from hubdata import traffic
+from hubdata import own_sqlite_hub, traffic
 from sqlalchemy import text
 
-from kotacerdas.auth import service as auth
 from kotacerdas.config import Settings
-from kotacerdas.db import make_engine, make_session_factory, unit_of_work
+from kotacerdas.db import make_engine
 
 UPSERT = "/ngsi-ld/v1/entityOperations/upsert"
 
@@ -26,32 +25,10 @@ def served(tmp_path: Path, backend: str, settings: Settings) -> Iterator[tuple[A
     """The app on a SQLite database of its own (real commits), with a region and a hub key."""
     if backend != "sqlite":
         pytest.skip("the writer thread is SQLite's")
-    from kotacerdas import migrate
     from kotacerdas.app import create_app
-    from kotacerdas.region import service as regions
 
     url = f"sqlite:///{tmp_path / 'writer.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with unit_of_work(make_session_factory(engine)) as session:
-        region = regions.create_region(
-            session=session, code="35.09", name="Kabupaten Jember", kind="kabupaten", province="Jawa Timur"
-        )
-        admin = auth.create_user(
-            session,
-            email="admin@jember.go.id",
-            full_name="Admin",
-            password="rahasia-yang-panjang",
-            role="region_admin",
-            region_id=region.id,
-        )
-        _key, secret = auth.create_api_key(
-            session,
-            principal=auth.principal_for_user(admin),
-            region_id=region.id,
-            name="writer test",
-            permissions=["hub:write", "hub:read"],
-        )
+    engine, secret = own_sqlite_hub(url, name="writer test", permissions=["hub:write", "hub:read"])
     app = create_app(settings, engine=engine)
     try:
         yield app, {"Authorization": f"Bearer {secret}", "NGSILD-Tenant": "35.09"}, url

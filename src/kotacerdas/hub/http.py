@@ -18,8 +18,6 @@ same within the machine's noise, docs/performance.md).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +44,7 @@ from kotacerdas.hub.problems import (
     TooManyResults,
 )
 from kotacerdas.hub.service import BatchOutcome, UpdateOutcome, resolver_for
-from kotacerdas.web.deps import SESSION_COOKIE, get_principal
+from kotacerdas.web.deps import SESSION_COOKIE, get_principal, run_writing
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -383,14 +381,12 @@ async def handle(
     def run() -> Response:
         return unit(*parse())
 
-    writer = sqlite_writer(factory) if write else None
-    if writer is not None:
+    if write and sqlite_writer(factory) is not None:
         # SQLite: parse in the threadpool (fetching a @context may wait on the network), then the unit
         # of work on the engine's one writer thread (see the module's docstring)
         cached = resolver.cached(ctx_value)
         parsed = (cached, None) if cached is not None and prepare is None else await run_in_threadpool(parse)
-        context = contextvars.copy_context()
-        return await asyncio.wrap_future(writer.submit(context.run, unit, *parsed))
+        return await run_writing(factory, lambda: unit(*parsed))
     if quick and not write and _cannot_wait(request, factory.kw.get("bind"), resolver, ctx_value):
         return run()
     return await run_in_threadpool(run)

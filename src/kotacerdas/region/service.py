@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -131,14 +131,7 @@ def region_bbox(region: Region) -> list[float] | None:
     """The bounding box of the region's boundary, if it has a usable one."""
     state = inspect(region)
     cacheable = state.persistent and not state.modified and region.updated_at is not None
-    if cacheable:
-        found = _bboxes.get(region.id)
-        if found is not None and found[0] == region.updated_at:
-            return list(found[1]) if found[1] is not None else None
-    box = _parse_bbox(region.boundary)
-    if cacheable:
-        _remember(_bboxes, region.id, (region.updated_at, box))
-    return list(box) if box is not None else None
+    return _cached_bbox(region.id, region.updated_at if cacheable else None, lambda: region.boundary)
 
 
 _REGION = cast(Table, Region.__table__)
@@ -148,11 +141,21 @@ _BOUNDARY = select(_REGION.c.boundary).where(_REGION.c.id == bindparam("region_i
 def region_bbox_of(session: Session, *, region_id: int, updated_at: datetime | None) -> list[float] | None:
     """``region_bbox`` for a region known by its id and ``updated_at`` (as just read from its row, with
     the session flushed): the boundary is read only when the cache has no box for that stamp."""
+    return _cached_bbox(
+        region_id, updated_at, lambda: session.connection().scalar(_BOUNDARY, {"region_id": region_id})
+    )
+
+
+def _cached_bbox(
+    region_id: int, updated_at: datetime | None, boundary: Callable[[], dict[str, Any] | None]
+) -> list[float] | None:
+    """The box of the boundary ``boundary()`` reads, from the cache while the region's ``updated_at``
+    is the one it was parsed at (no stamp: parsed and not kept)."""
     if updated_at is not None:
         found = _bboxes.get(region_id)
         if found is not None and found[0] == updated_at:
             return list(found[1]) if found[1] is not None else None
-    box = _parse_bbox(session.connection().scalar(_BOUNDARY, {"region_id": region_id}))
+    box = _parse_bbox(boundary())
     if updated_at is not None:
         _remember(_bboxes, region_id, (updated_at, box))
     return list(box) if box is not None else None

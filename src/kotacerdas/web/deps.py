@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from kotacerdas.auth import service as auth_service
@@ -71,10 +71,16 @@ async def run_write(request: Request, work: Callable[[Session], T]) -> T:
         with unit_of_work(factory, write=True) as session:
             return work(session)
 
+    return await run_writing(factory, unit)
+
+
+async def run_writing(factory: sessionmaker[Session], call: Callable[[], T]) -> T:
+    """``call``, which writes through ``factory``, off the event loop: on SQLite on the engine's one
+    writer thread (``db.sqlite_writer``), elsewhere in the threadpool."""
     writer = sqlite_writer(factory)
     if writer is None:
-        return await run_in_threadpool(unit)
-    return await asyncio.wrap_future(writer.submit(contextvars.copy_context().run, unit))
+        return await run_in_threadpool(call)
+    return await asyncio.wrap_future(writer.submit(contextvars.copy_context().run, call))
 
 
 def _bearer(request: Request) -> str | None:
