@@ -50,6 +50,7 @@ def _name_table(ctx: ActiveContext, key: str) -> dict[str, str]:
 _OPTIONAL = frozenset(["observedAt", "unitCode", "datasetId"])
 _NOT_COMMON: tuple[str, ...] = ("-",)  # a marker, compared by identity
 _SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}  # member names -> the optional ones to check
+_OBSERVATION = ("value", "observedAt")  # an MQTT compact observation's scalar, once decoded
 
 
 def _shape_rest(shape: tuple[str, ...]) -> tuple[str, ...]:
@@ -154,6 +155,19 @@ class FastParser:
         path's choice when the value is not a geometry and the attribute not a geo attribute) and
         gets ``"type"`` in front."""
         shape = tuple(raw)
+        if shape == _OBSERVATION and iri not in GEO_ATTRIBUTES:  # the commonest: checked first, briefly
+            value = raw["value"]
+            vt = type(value)
+            if (
+                vt is int
+                or vt is bool
+                or (vt is float and math.isfinite(value))
+                or (vt is str and value != NULL)
+            ):
+                observed = raw["observedAt"]
+                text = self._canonical.get(observed) if type(observed) is str else None
+                if text is not None:  # (the first time, the loop below checks the time and keeps it)
+                    return {"type": "Property", "value": value, "observedAt": text}
         rest = _SHAPES.get(shape)
         if rest is None:
             rest = _shape_rest(shape)

@@ -437,13 +437,21 @@ class MqttIngest:
     def _routable(self, session: Session, principal: Principal, messages: list[Message]) -> list[Message]:
         """Check region and office of each message; return those to write."""
         out = []
+        checked: dict[tuple[str, str | None], NgsiError | None] = {}  # once per region and office
         for m in messages:
             m.write_error = None
-            if m.error is not None or m.target is None:
+            target = m.target
+            if m.error is not None or target is None:
                 continue
-            m.write_error = self._route_error(session, principal, m.target)
-            if m.write_error is None:
+            where = (target.region, target.office)
+            if where in checked:
+                error = checked[where]
+            else:
+                error = checked[where] = self._route_error(session, principal, target)
+            if error is None:
                 out.append(m)
+            else:
+                m.write_error = error
         return out
 
     def _route_error(self, session: Session, principal: Principal, target: Topic) -> NgsiError | None:

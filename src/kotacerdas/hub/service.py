@@ -342,8 +342,10 @@ def _batch_write(
     ids = [e.id for e in parsed]
     current: dict[str, store.Write] = {}
     known: Mapping[str, tuple[int, int, store.StoredColumns | None]]  # id -> (pk, created_at, columns)
+    cache: store.StateCache | None = None
     if mode == "update":
-        current = store.load_writes(conn, region_id, ids)
+        cache = store.state_cache(conn)
+        current = store.load_writes(conn, region_id, ids, cache)
         known = {eid: (w.pk or 0, w.entity.created_at or now, w.stored) for eid, w in current.items()}
     else:
         known = store.existing_rows(conn, region_id, ids)
@@ -380,7 +382,10 @@ def _batch_write(
         if previous is None:  # reported once, however often the batch holds it
             (outcome.updated if found is not None else outcome.created).append(entity.id)
     if pending:
-        _write(session, region_id, list(pending.values()), dedupe=dedupe)
+        written = list(pending.values())
+        _write(session, region_id, written, dedupe=dedupe)
+        if cache is not None:
+            after_commit(session, lambda: cache.remember(region_id, written))
     return outcome
 
 

@@ -13,6 +13,8 @@ rows were measured at ~10 µs of SQLite index work each, too slow for 20,000 ent
 from __future__ import annotations
 
 import random
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,22 +112,120 @@ def load_entities(conn: Connection, region_id: int, ids: Sequence[str]) -> dict[
     return found
 
 
-def load_writes(conn: Connection, region_id: int, ids: Sequence[str]) -> dict[str, Write]:
+def load_writes(
+    conn: Connection, region_id: int, ids: Sequence[str], cache: StateCache | None = None
+) -> dict[str, Write]:
     """id -> a ``Write`` of the stored entity, with its indexed columns (``Write.stored``): what a
-    merging batch (upsert with options=update) starts from. One query per 1,000 ids."""
+    merging batch (upsert with options=update) starts from. One query per 1,000 ids.
+
+    With a ``cache`` (``state_cache``), the query reads each row's version (pk and modified_at)
+    instead of its body, and the bodies are parsed from the database only for the entities whose
+    cached state is missing or of another version (one more query for those)."""
     found: dict[str, Write] = {}
     for chunk in _chunks(list(dict.fromkeys(ids)), 1000):
         marks = ",".join("?" * len(chunk))
+        if cache is None:
+            missing: Sequence[str] = chunk
+        else:
+            versions = fetch_all(
+                conn,
+                f"SELECT entity_id, pk, modified_at FROM hub_entity WHERE region_id = ? AND entity_id IN ({marks})",
+                [region_id, *chunk],
+            )
+            missing = cache.hits(region_id, versions, found)
+            if not missing:
+                continue
+            marks = ",".join("?" * len(missing))
         rows = fetch_all(
             conn,
             f"SELECT {ENTITY_COLUMNS}, e.has_multi, e.min_lon, e.min_lat, e.max_lon, e.max_lat "
             f"FROM hub_entity e WHERE e.region_id = ? AND e.entity_id IN ({marks})",
-            [region_id, *chunk],
+            [region_id, *missing],
         )
         for row in rows:
             pk, entity = row_entity(row)
             found[entity.id] = Write(entity, pk, [], row[2:4] + row[7:12])
     return found
+
+
+class StateCache:
+    """The parsed stored state of entities this process wrote, by (region, entity id), each with the
+    version it was written as: its row's pk and ``modified_at``.
+
+    A merging batch (MQTT observations, batch upsert with options=update) needs every entity's
+    stored state: reading and parsing each body cost about a tenth of an MQTT observation's CPU. The
+    rows' versions are read in the batch's own transaction, so a state is used only when the row is
+    still the one this process wrote (any write, from any process, sets a new ``modified_at``: the
+    notifier relies on it too; a deleted and recreated entity has a new pk or ``modified_at``).
+    States enter after the commit only (``remember``), so a rolled back batch leaves nothing behind.
+    A state handed out is a copy of the attribute map and type list (a merge replaces instances,
+    never changes one in place). At most ``limit`` entities: the longest unwritten leaves first."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        # (region, id) -> (pk, modified_at, types, attrs, scope, created_at, stored columns)
+        self._states: dict[tuple[int, str], tuple[Any, ...]] = {}
+        self._lock = threading.Lock()
+
+    def hits(self, region_id: int, versions: Iterable[tuple[Any, ...]], found: dict[str, Write]) -> list[str]:
+        """Put a ``Write`` in ``found`` for each (id, pk, modified_at) whose cached state is of that
+        version; return the ids of the others."""
+        states = self._states
+        missing: list[str] = []
+        for entity_id, pk, modified in versions:
+            state = states.get((region_id, entity_id))
+            if state is None or state[0] != pk or state[1] != modified:
+                missing.append(entity_id)
+                continue
+            _pk, _modified, types, attrs, scope, created, stored = state
+            entity = Entity(entity_id, list(types), dict(attrs), scope, created, modified)
+            found[entity_id] = Write(entity, pk, [], stored)
+        return missing
+
+    def remember(self, region_id: int, writes: Iterable[Write]) -> None:
+        """After the commit of ``writes`` (``write_entities`` has set each one's pk and stored columns)."""
+        states = self._states
+        with self._lock:
+            for w in writes:
+                e = w.entity
+                if w.pk is None or w.stored is None:
+                    continue
+                key = (region_id, e.id)
+                states.pop(key, None)  # re-entered last: the order of the dict is the order of writes
+                states[key] = (w.pk, e.modified_at, e.types, e.attrs, e.scope, e.created_at, w.stored)
+            while len(states) > self.limit:
+                del states[next(iter(states))]
+
+    def has(self, region_id: int, entity_id: str) -> bool:
+        return (region_id, entity_id) in self._states
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+_state_caches: weakref.WeakKeyDictionary[Any, StateCache] = weakref.WeakKeyDictionary()
+_state_caches_lock = threading.Lock()
+
+
+def state_cache_of(engine: Any) -> StateCache | None:
+    """The engine's ``StateCache`` if it has one yet."""
+    return _state_caches.get(engine)
+
+
+def state_cache(conn: Connection) -> StateCache:
+    """The ``StateCache`` of the connection's engine (one per database in this process)."""
+    engine = conn.engine
+    cache = _state_caches.get(engine)
+    if cache is None:
+        with _state_caches_lock:
+            cache = _state_caches.get(engine)
+            if cache is None:
+                cache = _state_caches[engine] = StateCache()
+    return cache
 
 
 StoredColumns = tuple[Any, ...]  # (type, extra_types, has_multi, min_lon, min_lat, max_lon, max_lat)
@@ -296,6 +396,7 @@ def write_entities(
                 )
             )
             inserted.append(w)
+            w.stored = (types[0], extra, has_multi, *box)
             continue
         stored = w.stored
         if (  # SQLite only: PostgreSQL writes every index of a row that is not HOT-updated anyway
@@ -309,6 +410,7 @@ def write_entities(
             narrow.append((entity.modified_at, body, w.pk))
         else:
             full.append((types[0], extra, entity.modified_at, has_multi, *box, body, w.pk))
+            w.stored = (types[0], extra, has_multi, *box)  # the row's columns once written
     if inserts:
         executemany(conn, _INSERT.format(body=body_mark), inserts)
         pks = existing_ids(conn, region_id, [w.entity.id for w in inserted])
@@ -348,11 +450,15 @@ def _history_rows(
         history = w.history
         attrs = w.entity.attrs
         body = bodies[n] if bodies is not None else None
-        if body is not None and _mirrors(history, attrs):
-            values = attrs.values()
+        mirrors = body is not None and _mirrors(history, attrs)
+        # one instance per attribute (the usual write: then one time, one row)
+        if mirrors or len(set(map(_first, history))) == len(history):
+            values: Any = attrs.values() if mirrors else list(map(_second, history))
             observed_at = set(map(dict.get, values, repeat("observedAt")))
             modified_at = set(map(dict.get, values, repeat("modifiedAt")))
             if len(observed_at) == 1 and len(modified_at) == 1:
+                if not mirrors:  # a merge: the instances written, not the whole entity
+                    body = dumps(dict(zip(map(_first, history), values, strict=True))).decode()
                 first_observed, first_modified = observed_at.pop(), modified_at.pop()
                 us = modified_us.get(first_modified)
                 if us is None:
