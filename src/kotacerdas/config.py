@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-secret-change-me"  # noqa: S105 - a known placeholder, refused in production below
 
@@ -147,6 +147,41 @@ class Settings(BaseSettings):
         True,
         description="Run the background worker inside `kotacerdas serve` (false: run `kotacerdas worker`).",
     )
+    # outbound requests to addresses users choose (subscriptions, webhooks, remote @contexts)
+    outbound_allow_private: bool = Field(
+        False,
+        description="Whether subscription endpoints, office webhooks and remote @contexts may be on "
+        "loopback or private networks (RFC 1918, 100.64.0.0/10, fc00::/7). Unset: true in development "
+        "and test, false in production. Link-local (169.254.169.254), multicast and reserved addresses "
+        "need `outbound_allow`.",
+    )
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Destinations allowed whatever their address, comma-separated: CIDR networks "
+        "(10.20.0.0/16), addresses, host names (simpeg.jemberkab.go.id) or *.domain.",
+    )
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _check_allowlist(cls, value: list[str]) -> list[str]:
+        from kotacerdas.kit.outbound import parse_allow
+
+        parse_allow(value)  # a typo fails at start-up, not at the first webhook
+        return value
+
+    @model_validator(mode="after")
+    def _private_outbound_by_environment(self) -> Settings:
+        if "outbound_allow_private" not in self.model_fields_set:
+            # development and test talk to receivers on 127.0.0.1; production refuses them by default
+            self.outbound_allow_private = self.environment != "production"
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

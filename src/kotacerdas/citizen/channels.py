@@ -11,16 +11,32 @@ from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import Principal, require_office_write
 from kotacerdas.citizen.models import OfficeChannel
 from kotacerdas.citizen.schemas import ChannelRead
+from kotacerdas.config import get_settings
 from kotacerdas.errors import NotFound, ValidationFailed
-from kotacerdas.i18n import _
+from kotacerdas.i18n import Message, _
+from kotacerdas.kit.outbound import DestinationRefused, OutboundPolicy
 from kotacerdas.region import service as regions
 
 
-def _check_target(kind: str, target: str) -> None:
+def _check_target(kind: str, target: str, outbound: OutboundPolicy) -> None:
     if kind == "email" and ("@" not in target or " " in target):
         raise ValidationFailed(details={"target": _("Enter a valid e-mail address.")})
     if kind == "webhook" and not target.startswith(("http://", "https://")):
         raise ValidationFailed(details={"target": _("A webhook URL must start with http:// or https://.")})
+    if kind == "webhook":
+        # server-side request forgery: no webhook to loopback, private or link-local addresses unless
+        # the operator allows them; a name that does not resolve now is checked at each delivery
+        try:
+            outbound.check_url(target, lenient=True)
+        except DestinationRefused as exc:
+            refused = Message(
+                _(
+                    "The server may not send webhooks to this address ({reason}). Addresses on the "
+                    "Pemda's own network must be allowed by the operator (KOTACERDAS_OUTBOUND_ALLOW)."
+                ),
+                reason=exc.reason,
+            )
+            raise ValidationFailed(details={"target": refused}) from None
 
 
 def list_channels(
@@ -44,10 +60,12 @@ def add_channel(
     target: str,
     secret: str = "",
     active: bool = True,
+    outbound: OutboundPolicy | None = None,
 ) -> OfficeChannel:
+    """``outbound``: the installation's rule for webhook destinations (default: the process's settings)."""
     require_office_write(principal, region_id, office_id, permission="reports:manage")
     regions.get_office(session, region_id=region_id, office_id=office_id)
-    _check_target(kind, target)
+    _check_target(kind, target, outbound or OutboundPolicy.from_settings(get_settings()))
     row = OfficeChannel(
         region_id=region_id, office_id=office_id, kind=kind, target=target, secret=secret, active=active
     )

@@ -19,9 +19,11 @@ when its lease ends. Counting the attempt when claiming means even a message tha
 is given up after ``notify_max_attempts``.
 
 Without ``smtp_host`` e-mail rows stay pending (they go out once SMTP is configured) and a warning is
-logged once per process; webhooks are still sent. Webhook URLs are not filtered: any address the
-server can reach, loopback and private networks included, can be a target, so only people trusted
-with the offices' settings may add channels (see the admin guide on server-side request forgery).
+logged once per process; webhooks are still sent. Webhooks go through ``kotacerdas.kit.outbound``
+(server-side request forgery): a URL whose name resolves to a loopback, private or link-local address
+the operator has not allowed is not contacted, and the attempt fails with that reason in
+``last_error``, so a channel that was accepted when it was added cannot be turned into a request to
+an internal service later by changing its DNS.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from kotacerdas.citizen.models import CitizenOutbox
 from kotacerdas.config import Settings
 from kotacerdas.db import after_commit, unit_of_work
+from kotacerdas.kit.outbound import OutboundPolicy, guarded_client
 from kotacerdas.kit.time import utcnow
 
 log = logging.getLogger(__name__)
@@ -301,7 +304,9 @@ def _post(client: httpx.Client, job: _Job) -> None:
 @contextmanager
 def _senders(settings: Settings) -> Iterator[tuple[_Mailer, httpx.Client]]:
     mailer = _Mailer(settings)
-    client = httpx.Client(timeout=settings.notify_timeout, follow_redirects=False)
+    client = guarded_client(
+        OutboundPolicy.from_settings(settings), timeout=settings.notify_timeout, follow_redirects=False
+    )
     try:
         yield mailer, client
     finally:

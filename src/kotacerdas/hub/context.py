@@ -9,7 +9,11 @@ The core context always applies last, so a user's context cannot redefine core t
 Remote contexts are looked up in this order: the core context's own URLs, documents an operator
 preloaded (``kotacerdas hub context add URL FILE``, stored in ``hub_context_doc``), the in-process
 cache, then an HTTP fetch with a timeout, whose result is stored so that a restart without internet
-still works. A context that cannot be had raises ``LdContextNotAvailable`` (503).
+still works. A context that cannot be had raises ``LdContextNotAvailable`` (503). The fetch goes
+through ``kotacerdas.kit.outbound``: a URL on a refused address (loopback, private, link-local unless
+the operator allows it) is not fetched and is unavailable like any other; redirects are followed
+(w3id.org and many vocabularies redirect) and every hop is checked. Preloaded documents are never
+fetched, so an internal context can always be preloaded instead of allowed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import httpx
 import orjson
 
 from kotacerdas.hub.problems import BadRequestData, LdContextNotAvailable
+from kotacerdas.kit.outbound import OutboundPolicy, guarded_client
 
 CORE_CONTEXT_URL = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
@@ -41,6 +46,7 @@ CORE_CONTEXT_URLS = frozenset(
 )
 MAX_DEPTH = 8
 MAX_CONTEXT_BYTES = 2 * 1024 * 1024
+MAX_REDIRECTS = 5
 
 ContextValue = str | dict[str, Any] | list[Any] | None
 
@@ -145,8 +151,11 @@ class ContextResolver:
         cache_seconds: float = 3600.0,
         preloaded: DocumentLoader | None = None,
         store_fetched: Callable[[str, dict[str, Any]], None] | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.timeout = timeout
+        # None: the process's settings decide (``get_settings``); the web app sets its own
+        self.outbound = outbound
         self.cache_seconds = cache_seconds
         self.preloaded = preloaded
         self.store_fetched = store_fetched
@@ -259,15 +268,23 @@ class ContextResolver:
             self._docs[url] = (now + self.cache_seconds, doc)
         return doc
 
+    def _policy(self) -> OutboundPolicy:
+        if self.outbound is None:
+            from kotacerdas.config import get_settings
+
+            self.outbound = OutboundPolicy.from_settings(get_settings())
+        return self.outbound
+
     def _fetch(self, url: str) -> dict[str, Any]:
         try:
-            with httpx.stream(
-                "GET",
-                url,
-                timeout=self.timeout,
-                follow_redirects=True,
-                headers={"Accept": "application/ld+json, application/json"},
-            ) as response:
+            with (
+                guarded_client(
+                    self._policy(), timeout=self.timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
+                ) as client,
+                client.stream(
+                    "GET", url, headers={"Accept": "application/ld+json, application/json"}
+                ) as response,
+            ):
                 if response.status_code != 200:
                     raise LdContextNotAvailable(f"The @context {url} answered HTTP {response.status_code}.")
                 body = b""

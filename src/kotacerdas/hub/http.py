@@ -44,6 +44,7 @@ from kotacerdas.hub.problems import (
     TooManyResults,
 )
 from kotacerdas.hub.service import BatchOutcome, UpdateOutcome, resolver_for
+from kotacerdas.kit.outbound import OutboundPolicy
 from kotacerdas.web.deps import SESSION_COOKIE, get_principal, run_writing
 
 JSON = "application/json"
@@ -409,6 +410,7 @@ def _state(request: Request, settings: Settings) -> _AppState:
         resolver = resolver_for(
             engine, timeout=settings.hub_context_timeout, cache_seconds=settings.hub_context_cache_seconds
         )
+        resolver.outbound = OutboundPolicy.from_settings(settings)  # remote @contexts: this app's rule
         found = _AppState(engine=engine, resolver=resolver, cache=access.ReadCache())
         app_state.hub_http = found
     return found

@@ -21,7 +21,9 @@ never slows them down: a write only commits and, in the same process, wakes it. 
 4. **Deliver** on a small thread pool with one shared HTTP client (kept-alive connections), so a slow
    endpoint holds only its own subscription. Results are recorded in the next cycle: success marks
    the rows sent; failure counts an attempt, backs off 1 s, 2 s, 4 s ... (at most 5 minutes) and
-   gives a row up after ``notify_max_attempts``.
+   gives a row up after ``notify_max_attempts``. Every delivery goes through
+   ``kotacerdas.kit.outbound``: an endpoint whose name now resolves to a refused address (DNS
+   rebinding) is not contacted and counts as a failure like any other, its reason logged.
 
 Restarting continues from the cursor: the outbox rows of the last minute remember which changes
 they carried, so the re-read window is not notified twice.
@@ -69,6 +71,7 @@ from kotacerdas.hub.subscriptions import (
     SubscriptionRecord,
     compile_subscription,
 )
+from kotacerdas.kit.outbound import DestinationRefused, OutboundPolicy, guarded_client
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +393,10 @@ class Notifier:
             timeout=settings.hub_context_timeout,
             cache_seconds=settings.hub_context_cache_seconds,
         )
-        self.client = httpx.Client(
+        self.outbound = OutboundPolicy.from_settings(settings)
+        self.resolver.outbound = self.outbound
+        self.client = guarded_client(
+            self.outbound,
             limits=httpx.Limits(max_connections=pool_size * 4, max_keepalive_connections=pool_size * 2),
             follow_redirects=False,
             headers={"User-Agent": "kotacerdas-notifier"},
@@ -1164,10 +1170,18 @@ class Notifier:
             outcome = Outcome(
                 claim, started, 200 <= response.status_code < 300, f"HTTP {response.status_code}"
             )
+        except DestinationRefused as exc:  # the endpoint's address is refused (SSRF): say why
+            outcome = Outcome(claim, started, False, str(exc))
         except Exception as exc:  # any failure of the endpoint is the endpoint's, never the loop's
             outcome = Outcome(claim, started, False, type(exc).__name__)
         if not outcome.ok:
-            log.info("notification for %s failed: %s", claim.live.compiled.record.id, outcome.detail)
+            refused = outcome.detail.startswith("destination refused")
+            log.log(
+                logging.WARNING if refused else logging.INFO,
+                "notification for %s failed: %s",
+                claim.live.compiled.record.id,
+                outcome.detail,
+            )
         self.results.put(outcome)
         return outcome
 

@@ -47,6 +47,7 @@ from kotacerdas.hub.problems import (
     OperationNotSupported,
     ResourceNotFound,
 )
+from kotacerdas.kit.outbound import DestinationRefused, OutboundPolicy
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -324,7 +325,7 @@ def _key_values(value: Any, what: str, *, headers: bool) -> list[dict[str, str]]
     return pairs
 
 
-def _endpoint(value: Any) -> dict[str, Any]:
+def _endpoint(value: Any, outbound: OutboundPolicy | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequestData("notification.endpoint must be an object {uri, accept?, receiverInfo?, ...}.")
     unknown = set(value) - ENDPOINT_MEMBERS
@@ -345,6 +346,8 @@ def _endpoint(value: Any) -> dict[str, Any]:
         )
     if not parts.hostname or not port_ok:
         raise BadRequestData(f"notification.endpoint.uri has no valid host: {uri!r}.")
+    if outbound is not None:
+        _check_destination(uri, outbound)
     out: dict[str, Any] = {"uri": uri, "accept": value.get("accept", JSON)}
     if not isinstance(out["accept"], str) or out["accept"] not in ACCEPTS:
         raise BadRequestData(f"notification.endpoint.accept must be one of {', '.join(ACCEPTS)}.")
@@ -360,7 +363,26 @@ def _endpoint(value: Any) -> dict[str, Any]:
     return out
 
 
-def _notification(value: Any, ctx: ActiveContext, old: dict[str, Any] | None = None) -> dict[str, Any]:
+def _check_destination(uri: str, outbound: OutboundPolicy) -> None:
+    """Refuse an endpoint on a loopback, private or link-local address now (server-side request
+    forgery); a name that does not resolve yet is accepted and checked again at each delivery."""
+    try:
+        outbound.check_url(uri, lenient=True)
+    except DestinationRefused as exc:
+        raise BadRequestData(
+            f"notification.endpoint.uri {uri!r} may not be notified: {exc.reason}. Notifications are "
+            "not sent to loopback, private or link-local addresses unless the operator allows them "
+            "(KOTACERDAS_OUTBOUND_ALLOW)."
+        ) from None
+
+
+def _notification(
+    value: Any,
+    ctx: ActiveContext,
+    old: dict[str, Any] | None = None,
+    *,
+    outbound: OutboundPolicy | None = None,
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequestData("notification must be an object with an endpoint.")
     unknown = set(value) - NOTIFICATION_MEMBERS - NOTIFICATION_READ_ONLY
@@ -387,7 +409,7 @@ def _notification(value: Any, ctx: ActiveContext, old: dict[str, Any] | None = N
         elif member in ("sysAttrs", "showChanges"):
             out[member] = _bool(item, f"notification.{member}")
         elif member == "endpoint":
-            out["endpoint"] = _endpoint(item)
+            out["endpoint"] = _endpoint(item, outbound)
     if "endpoint" not in out:
         raise BadRequestData("notification.endpoint is required.")
     if "attributes" in out and ("pick" in out or "omit" in out):
@@ -457,9 +479,15 @@ def _check_whole(definition: dict[str, Any]) -> None:
 
 
 def parse_definition(
-    raw: Any, ctx: ActiveContext, *, now: int, resolver: ContextResolver | None = None
+    raw: Any,
+    ctx: ActiveContext,
+    *,
+    now: int,
+    resolver: ContextResolver | None = None,
+    outbound: OutboundPolicy | None = None,
 ) -> dict[str, Any]:
-    """A whole subscription from a request body into its stored form (raises BadRequestData)."""
+    """A whole subscription from a request body into its stored form (raises BadRequestData).
+    With ``outbound``, an endpoint the installation may not contact is refused."""
     if not isinstance(raw, dict):
         raise BadRequestData("A subscription must be a JSON object.")
     _check_members(raw)
@@ -468,7 +496,7 @@ def parse_definition(
         if name in READ_ONLY:
             continue
         if name == "notification":
-            definition["notification"] = _notification(value, ctx)
+            definition["notification"] = _notification(value, ctx, outbound=outbound)
         else:
             definition[name] = _member(name, value, ctx, now=now, resolver=resolver)
     _check_whole(definition)
@@ -518,14 +546,16 @@ def create_subscription(
     ctx: ActiveContext,
     context: ContextValue,
     resolver: ContextResolver | None = None,
+    outbound: OutboundPolicy | None = None,
 ) -> SubscriptionRecord:
-    """Create Subscription (5.8.1). ``context`` is the @context value the request carried."""
+    """Create Subscription (5.8.1). ``context`` is the @context value the request carried;
+    ``outbound`` (the installation's rule) refuses an endpoint on a forbidden address."""
     access.require_hub_member(principal, region_id, PERMISSION)
     if not isinstance(raw, dict):
         raise BadRequestData("A subscription must be a JSON object.")
     now = now_us()
     sub_id = check_subscription_id(raw["id"]) if "id" in raw else f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
-    definition = parse_definition(raw, ctx, now=now, resolver=resolver)
+    definition = parse_definition(raw, ctx, now=now, resolver=resolver, outbound=outbound)
     exists = session.scalars(
         select(HubSubscription.pk).where(
             HubSubscription.region_id == region_id, HubSubscription.sub_id == sub_id
@@ -599,6 +629,7 @@ def update_subscription(
     ctx: ActiveContext | None,
     context: ContextValue,
     resolver: ContextResolver,
+    outbound: OutboundPolicy | None = None,
 ) -> SubscriptionRecord:
     """Update Subscription (5.8.2): the members given replace the stored ones (``notification``
     member by member); NGSI-LD Null removes an optional member. Without an @context in the request
@@ -620,7 +651,9 @@ def update_subscription(
         if name in READ_ONLY:
             continue
         if name == "notification":
-            definition["notification"] = _notification(value, ctx, definition.get("notification"))
+            definition["notification"] = _notification(
+                value, ctx, definition.get("notification"), outbound=outbound
+            )
         elif value is None or value == NULL:
             if name not in REMOVABLE:
                 raise BadRequestData(f"The member {name} cannot be removed.")

@@ -17,6 +17,7 @@ from kotacerdas.hub import subscriptions as subs
 from kotacerdas.hub.entity import now_us
 from kotacerdas.hub.http import JSONLD, HubCall, handle
 from kotacerdas.hub.problems import BadRequestData, NgsiError
+from kotacerdas.kit.outbound import OutboundPolicy
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
@@ -32,6 +33,7 @@ async def create_subscription(request: Request) -> Response:
             ctx=call.ctx,
             context=call.ctx_value,
             resolver=call.resolver,
+            outbound=OutboundPolicy.from_settings(call.settings),
         )
         return call.created(f"/ngsi-ld/v1/subscriptions/{quote(record.id, safe=':')}")
 
@@ -103,6 +105,7 @@ async def update_subscription(subscription_id: str, request: Request) -> Respons
             ctx=call.ctx,
             context=call.ctx_value,
             resolver=call.resolver,
+            outbound=OutboundPolicy.from_settings(call.settings),
         )
         return call.no_content()
 
