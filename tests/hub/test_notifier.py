@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -687,6 +688,53 @@ def test_the_embedded_worker_notifies_right_after_the_commit(
         stop()
     assert len(got) == 1
     assert got[0].body["data"][0]["intensity"]["value"] == 99
+
+
+def test_with_no_subscription_entity_writes_do_not_wake_the_notifier(
+    own_database: tuple[str, str], settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kotacerdas.hub import notifier as notifier_module
+    from kotacerdas.worker import start_embedded
+
+    cycles: list[float] = []
+    run_once = notifier_module.Notifier.run_once
+
+    def counted(self: Any, *, wait: bool = True) -> Any:
+        cycles.append(time.monotonic())
+        return run_once(self, wait=wait)
+
+    monkeypatch.setattr(notifier_module.Notifier, "run_once", counted)
+    url, secret = own_database
+    app, client = _client_for(url, settings)
+    headers = {"Authorization": f"Bearer {secret}", "NGSILD-Tenant": "35.09"}
+    stop = start_embedded(app)
+    try:
+        with client:
+            started = time.monotonic()
+            for n in range(1, 41):
+                assert (
+                    client.post("/ngsi-ld/v1/entities", json=traffic(n), headers=headers).status_code == 201
+                )
+            elapsed = time.monotonic() - started
+            idle_cycles = len(cycles)
+            # the first cycle, then one per IDLE_POLL_S: not one per write nor one per worker_poll_ms
+            assert idle_cycles <= 2 + elapsed / notifier_module.IDLE_POLL_S
+            body = {
+                "type": "Subscription",
+                "entities": [{"type": "TrafficFlowObserved"}],
+                "notification": {"endpoint": {"uri": receiver.url}},
+            }
+            assert client.post("/ngsi-ld/v1/subscriptions", json=body, headers=headers).status_code == 201
+            patch = {"intensity": {"type": "Property", "value": 55}}
+            assert (
+                client.patch(f"/ngsi-ld/v1/entities/{ENTITY}/attrs", json=patch, headers=headers).status_code
+                == 204
+            )
+            got = receiver.wait_for(1)
+    finally:
+        stop()
+    assert [n.body["data"][0]["intensity"]["value"] for n in got] == [55]
+    assert len(cycles) > idle_cycles  # once subscribed, it cycles again
 
 
 def test_kotacerdas_worker_delivers_and_stops_cleanly_on_sigterm(

@@ -82,6 +82,7 @@ LEASE_US = 15 * SECOND  # a region's cursor belongs to one worker for this long,
 CURSOR_PERSIST_US = SECOND  # the cursor is written with every outbox row, else at least this often
 RELOAD_US = 5 * SECOND  # subscriptions are re-read at least this often (revoked keys, read policies)
 HOUSEKEEPING_US = 30 * SECOND
+IDLE_POLL_S = 0.5  # with no subscription at all: how often another process's new ones are looked for
 KEEP_SENT_US = 60 * SECOND  # must exceed LATE_WINDOW_US: restarts rebuild the seen set from them
 KEEP_FAILED_US = 24 * 3600 * SECOND
 KEEP_DELETED_US = 3600 * SECOND
@@ -360,6 +361,12 @@ def _wake_all(_region_id: int) -> None:
         notifier.wake()
 
 
+def subscriptions_changed() -> None:
+    """A subscription was created, changed or deleted in this process (after its commit)."""
+    for notifier in list(_live):
+        notifier.wake(subscriptions=True)
+
+
 def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
     bind = session_factory.kw.get("bind")
     if isinstance(bind, Connection):
@@ -411,20 +418,33 @@ class Notifier:
         self._housekept = 0
         self._broken: set[tuple[int, int]] = set()
         self._wake = threading.Event()
+        self._subscriptions_wake = threading.Event()
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------------------- the loop
-    def wake(self) -> None:
+    def wake(self, *, subscriptions: bool = False) -> None:
         self._wake.set()
+        if subscriptions:
+            self._subscriptions_wake.set()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._subscriptions_wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to notify: no subscription, no delivery under way, no result to record."""
+        return not self.subs and not self.in_flight and self.results.empty()
 
     def run_forever(self) -> None:
         """Cycle until ``stop()``: at once when a write in this process commits, else every
-        ``worker_poll_ms``. Errors are logged and retried with a pause; in-flight deliveries are
-        awaited and recorded before returning."""
+        ``worker_poll_ms``. While there is no subscription at all, entity writes do not wake it and it
+        looks for new subscriptions every ``IDLE_POLL_S`` (at once for one made in this process):
+        a broker fed thousands of updates a second by MQTT or batch upserts, with nobody subscribed,
+        spent a read transaction on every write for nothing. Changes made meanwhile are still
+        notified to a new subscription (it watches from its own creation). Errors are logged and
+        retried with a pause; in-flight deliveries are awaited and recorded before returning."""
         service.on_change(_wake_all)
         _live.add(self)
         poll = self.settings.worker_poll_ms / 1000.0
@@ -432,6 +452,7 @@ class Notifier:
         try:
             while not self._stop.is_set():
                 self._wake.clear()
+                self._subscriptions_wake.clear()
                 try:
                     stats = self.run_once(wait=False)
                     errors = 0
@@ -440,7 +461,9 @@ class Notifier:
                     log.exception("notifier cycle failed (%s in a row)", errors)
                     self._stop.wait(min(30.0, 0.2 * 2**errors))
                     continue
-                if not stats.busy:
+                if self.idle:
+                    self._subscriptions_wake.wait(max(poll, IDLE_POLL_S))
+                elif not stats.busy:
                     self._wake.wait(poll)
         finally:
             _live.discard(self)

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kotacerdas.auth.access import Principal
+from kotacerdas.db import after_commit
 from kotacerdas.hub import access, store
 from kotacerdas.hub.context import (
     CORE_CONTEXT_URL,
@@ -580,6 +581,7 @@ def create_subscription(
     _apply_columns(row, definition)
     session.add(row)
     session.flush()
+    _subscriptions_changed(session)
     return _record(row)
 
 
@@ -678,6 +680,7 @@ def update_subscription(
         row.failures, row.retry_at = 0, None  # a new endpoint is tried at once
     row.modified_at = max(now, row.modified_at + 1)
     session.flush()
+    _subscriptions_changed(session)
     return _record(row)
 
 
@@ -688,6 +691,19 @@ def delete_subscription(session: Session, *, region_id: int, principal: Principa
     store.execute(conn, "DELETE FROM hub_notify_outbox WHERE subscription_pk = ?", [row.pk])
     session.delete(row)
     session.flush()
+    _subscriptions_changed(session)
+
+
+def _subscriptions_changed(session: Session) -> None:
+    """Once committed, the notifiers of this process look at the subscriptions at once (while a region
+    has none, they do not wake for its entity changes)."""
+
+    def wake() -> None:
+        from kotacerdas.hub.notifier import subscriptions_changed
+
+        subscriptions_changed()
+
+    after_commit(session, wake)
 
 
 # ------------------------------------------------------------------------------------ output
