@@ -25,7 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from citizendata import IN_SUMBERSARI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -375,6 +375,46 @@ def test_without_an_smtp_host_e_mail_waits_and_a_warning_is_logged_once(
     # once SMTP is configured they go out
     assert deliver_pending(session_factory, with_smtp(settings, inbox)).sent == 2
     assert len(inbox.to(REPORTER)) == 2
+
+
+def test_without_an_smtp_host_the_worker_polls_through_the_pending_index(
+    client: Any,
+    make_client: Any,
+    reporting: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    receiver: Receiver,
+    backend: str,
+) -> None:
+    """The held e-mails are counted and the due webhooks found as ranges of the pending index (by
+    kind): a poll does not read every waiting e-mail, however long SMTP stays unset."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's query plans (PostgreSQL plans by table statistics)")
+    admin = login(make_client, reporting, "admin")
+    add_channel(admin, reporting, kind="webhook", target=receiver.url)
+    for _ in range(3):
+        no = file(client)["report"]["tracking_no"]
+        admin.post(f"{R}/reports/{no}/dispose", json={})
+    statements: list[tuple[str, Any]] = []
+    bind = session_factory.kw["bind"]
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "citizen_outbox" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(bind.engine, "before_cursor_execute", seen)
+    try:
+        stats = deliver_pending(session_factory, settings.model_copy(update={"smtp_host": ""}))
+    finally:
+        event.remove(bind.engine, "before_cursor_execute", seen)
+    assert (stats.sent, stats.waiting_email) == (3, 6)  # the webhooks went, the e-mails wait
+    assert len(statements) >= 3  # the count, the look and the claim
+    for statement, parameters in statements:
+        plan = [row[3] for row in bind.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+        outbox = [line for line in plan if "citizen_outbox" in line]
+        assert outbox, plan
+        for line in outbox:
+            assert "INDEX ix_citizen_outbox_pending (sent_at=? AND dead=? AND kind" in line, plan
 
 
 # ----------------------------------------------------------------------------------- webhooks

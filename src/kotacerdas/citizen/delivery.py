@@ -48,7 +48,7 @@ import httpx
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from kotacerdas.citizen.models import CitizenOutbox
+from kotacerdas.citizen.models import OUTBOX_KINDS, CitizenOutbox
 from kotacerdas.config import Settings
 from kotacerdas.db import after_commit, unit_of_work
 from kotacerdas.kit.outbound import OutboundPolicy, guarded_client
@@ -153,7 +153,8 @@ def _claim(
                 select(func.count()).select_from(CitizenOutbox).where(*due, CitizenOutbox.kind == "email")
             )
             held = session.scalar(counted) or 0
-            due.append(CitizenOutbox.kind != "email")
+            # an IN list, not "!= email": a range of the pending index, not a scan past every e-mail
+            due.append(CitizenOutbox.kind.in_([k for k in OUTBOX_KINDS if k != "email"]))
         if session.scalar(select(CitizenOutbox.id).where(*due).limit(1)) is None:
             return [], held
     with unit_of_work(session_factory, write=True) as session:

@@ -223,22 +223,27 @@ class OfficeChannel(RegionOwned, Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(10))  # email | webhook
+    kind: Mapped[str] = mapped_column(String(10))  # one of OUTBOX_KINDS
     target: Mapped[str] = mapped_column(String(500))
     # webhook bodies are signed with HMAC-SHA256 of this secret (X-Kotacerdas-Signature)
     secret: Mapped[str] = mapped_column(String(80), default="")
     active: Mapped[bool] = mapped_column(default=True)
 
 
+OUTBOX_KINDS = ("email", "webhook")
+
+
 class CitizenOutbox(RegionOwned, Base):
     """A message to send after commit (e-mail or webhook); the worker delivers it with retries."""
 
     __tablename__ = "citizen_outbox"
-    __table_args__ = (Index("ix_citizen_outbox_pending", "sent_at", "dead", "next_attempt_at"),)
+    # (kind before the time: without SMTP the worker counts the waiting e-mails and looks for due
+    # webhooks, both ranges of this index; migration 0011)
+    __table_args__ = (Index("ix_citizen_outbox_pending", "sent_at", "dead", "kind", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), default=None)
-    kind: Mapped[str] = mapped_column(String(10))  # email | webhook
+    kind: Mapped[str] = mapped_column(String(10))  # one of OUTBOX_KINDS
     target: Mapped[str] = mapped_column(String(500))
     subject: Mapped[str] = mapped_column(String(300), default="")
     body: Mapped[str] = mapped_column(Text, default="")  # e-mail text, or the webhook's JSON
