@@ -259,7 +259,7 @@ def _category_page(
         r.area_id: r.office_id
         for r in categories.list_routes(session, region_id=region.id, category_id=row.id)
     }
-    areas = regions.list_areas(session, region_id=region.id, kind="kecamatan")
+    areas = regions.area_choices(session, region_id=region.id, kind="kecamatan")
     offices = regions.list_offices(session, region_id=region.id)
     context = {
         "region": region,
@@ -325,7 +325,7 @@ def category_routes(
     region = _admin_region(session, principal)
     row = _get_category(session, region, category_id)
     try:
-        for area in regions.list_areas(session, region_id=region.id, kind="kecamatan"):
+        for area in regions.area_choices(session, region_id=region.id, kind="kecamatan"):
             raw = text(form, f"area_{area.id}")
             office = int_or_none(raw)
             if raw and office is None:

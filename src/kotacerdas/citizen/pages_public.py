@@ -321,7 +321,7 @@ def report_list(request: Request, session: DbSession, principal: CurrentPrincipa
         f.category_ids = [match.id]
     if chosen["state"] in STATES:
         f.state = [chosen["state"]]
-    areas = regions.list_areas(session, region_id=region.id, kind="kecamatan")
+    areas = regions.area_choices(session, region_id=region.id, kind="kecamatan")
     area_id = int_or_none(chosen["area"])
     if area_id is not None and any(a.id == area_id for a in areas):
         f.area_id = area_id

@@ -87,7 +87,7 @@ def report_queue(request: Request, session: DbSession, principal: CurrentPrincip
     match = next((c for c in category_rows if c.code == chosen["category"]), None)
     if match is not None:
         f.category_ids = [match.id]
-    areas = regions.list_areas(session, region_id=region.id, kind="kecamatan")
+    areas = regions.area_choices(session, region_id=region.id, kind="kecamatan")
     area_id = int_or_none(chosen["area"])
     if area_id is not None and any(a.id == area_id for a in areas):
         f.area_id = area_id

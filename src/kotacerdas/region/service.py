@@ -302,6 +302,25 @@ def list_areas(session: Session, *, region_id: int, kind: str | None = None) -> 
     return session.scalars(stmt.order_by(Area.code)).all()
 
 
+@dataclass(frozen=True, slots=True)
+class AreaChoice:
+    """An area as a menu or a filter needs it: without its geometry, which for a real kecamatan
+    boundary can run to megabytes (``list_areas`` loads it)."""
+
+    id: int
+    code: str
+    name: str
+    kind: str
+
+
+def area_choices(session: Session, *, region_id: int, kind: str | None = None) -> list[AreaChoice]:
+    """The region's areas (of one kind) ordered by code, as ``list_areas`` without the geometry."""
+    stmt = select(Area.id, Area.code, Area.name, Area.kind).where(Area.region_id == region_id)
+    if kind:
+        stmt = stmt.where(Area.kind == kind)
+    return [AreaChoice(*row) for row in session.execute(stmt.order_by(Area.code))]
+
+
 def area_id_by_code(session: Session, *, region_id: int, code: str) -> int | None:
     """The id of the region's area with this code (without reading its geometry)."""
     return session.scalar(select(Area.id).where(Area.region_id == region_id, Area.code == code))
