@@ -1,9 +1,11 @@
 """CPU per filed report through the app, in process: the server's side of ``bench.reports`` filing.
 
-``python -m bench.filing_cpu [api|open311|healthz] [N] [--profile]`` builds the benchmark's database
-(``bench.citizen_data.prepare``: Jember, its kecamatan and categories, the filing key), then sends N
-requests one after the other straight to the app's ASGI callable (no socket, no client) and prints
-the wall and CPU time (``time.process_time``: every thread of the process) per request. The HTTP
+``python -m bench.filing_cpu [api|open311|healthz] [N] [--concurrent C] [--profile]`` builds the
+benchmark's database (``bench.citizen_data.prepare``: Jember, its kecamatan and categories, the filing
+key), then sends N requests straight to the app's ASGI callable (no socket, no client), one after the
+other or C at a time (``--concurrent``: as C clients would, so that filings queue for the SQLite
+writer thread), and prints the wall and CPU time (``time.process_time``: every thread of the
+process) per request. The HTTP
 figures of ``bench.reports`` depend on how much of a core the server gets on a shared machine; this
 one much less. ``--profile`` runs the write unit of work in the event loop's thread (instead of the
 SQLite writer thread or the threadpool) so that cProfile sees the whole request, and prints the top
@@ -37,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=sorted(PATHS), nargs="?", default="api")
     parser.add_argument("n", type=int, nargs="?", default=500)
+    parser.add_argument("--concurrent", type=int, default=1, help="requests in flight at once")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
@@ -72,7 +75,7 @@ def main() -> None:
             bodies = [b""] * (args.n + WARMUP)
         send = _sender(app, "GET" if args.kind == "healthz" else "POST", PATHS[args.kind], headers)
         try:
-            profile = asyncio.run(_run(send, bodies, args.n, args.profile))
+            profile = asyncio.run(_run(send, bodies, args.n, args.profile, args.concurrent))
         finally:
             engine.dispose()
     if profile is not None:
@@ -88,8 +91,8 @@ def _inline_writes() -> None:
         with unit_of_work(request.app.state.session_factory, write=True) as session:
             return work(session)
 
-    api.run_write = inline  # type: ignore[assignment]
-    open311.run_write = inline  # type: ignore[assignment]
+    api.run_write = inline  # type: ignore[attr-defined]
+    open311.run_write = inline  # type: ignore[attr-defined]
 
 
 def _sender(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Callable[[bytes], Any]:
@@ -133,7 +136,7 @@ def _sender(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
 
 
 async def _run(
-    send: Callable[[bytes], Any], bodies: list[bytes], n: int, profile: bool
+    send: Callable[[bytes], Any], bodies: list[bytes], n: int, profile: bool, concurrent: int = 1
 ) -> cProfile.Profile | None:
     for body in bodies[:WARMUP]:
         await send(body)
@@ -141,8 +144,13 @@ async def _run(
     if profiler is not None:
         profiler.enable()
     wall, cpu = time.perf_counter(), time.process_time()
-    for body in bodies[WARMUP:]:
-        await send(body)
+    todo = iter(bodies[WARMUP:])
+
+    async def client() -> None:  # one request after the other, as one connection would
+        for body in todo:
+            await send(body)
+
+    await asyncio.gather(*(client() for _ in range(max(1, concurrent))))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if profiler is not None:
         profiler.disable()

@@ -1,6 +1,7 @@
 """Filing under load: tracking numbers stay unique and without gaps when reports are filed at the same
 moment (threads of one process, separate engines as separate processes would be, and concurrent HTTP
-requests through the SQLite writer thread), and the kecamatan lookup sees an area's change at once."""
+requests through the SQLite writer thread), filings that wait for the writer together commit together
+while one that fails rolls back alone, and the kecamatan lookup sees an area's change at once."""
 
 from __future__ import annotations
 
@@ -14,18 +15,28 @@ from typing import Any
 import httpx
 import pytest
 from citizendata import IN_KALIWATES, IN_SUMBERSARI, KALIWATES, SUMBERSARI
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import create_engine, event, make_url, select, text
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from kotacerdas import migrate
 from kotacerdas.app import create_app
 from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import Principal
 from kotacerdas.citizen import categories, reports
-from kotacerdas.citizen.models import ReportEvent
+from kotacerdas.citizen.models import Report, ReportEvent
 from kotacerdas.config import Settings
-from kotacerdas.db import make_engine, make_session_factory, unit_of_work
+from kotacerdas.db import (
+    after_commit,
+    after_rollback,
+    make_engine,
+    make_session_factory,
+    sqlite_writer,
+    unit_of_work,
+)
+from kotacerdas.errors import Conflict
 from kotacerdas.region import service as regions
+from kotacerdas.web.deps import run_write
 
 THREADS = 4
 EACH = 8
@@ -186,6 +197,72 @@ def test_concurrent_requests_file_through_the_writer_and_each_gets_its_own_numbe
         with Session(engine) as session:
             events = session.scalars(select(ReportEvent.kind)).all()
         assert events == ["submitted"] * 12
+    finally:
+        engine.dispose()
+
+
+def test_writes_queued_together_commit_together_and_one_that_fails_rolls_back_alone(
+    own_database: tuple[str, str], settings: Settings, backend: str
+) -> None:
+    """Eight filings wait for the writer at once (on SQLite it is kept busy until all of them are
+    queued, so they run in one transaction); the fourth fails after writing its rows. It answers its
+    own error and leaves nothing (no report, no event, no number: the others are 1-7), its undo runs
+    and its after-commit effect does not; the others are stored and their effects run."""
+    url, _secret = own_database
+    region_id, category_id = _ids(url)
+    engine = make_engine(url)
+    app = create_app(settings, engine=engine)
+    factory = app.state.session_factory
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    sent: list[int] = []
+    undone: list[int] = []
+
+    def filing(n: int) -> Any:
+        def work(session: Session) -> str:
+            filed = reports.file_report(
+                session,
+                principal=Principal(kind="api_key", label="uji", region_id=region_id),
+                region_id=region_id,
+                category_id=category_id,
+                title=f"Jalan berlubang {n}",
+                description="Lubang besar di tengah jalan.",
+                address="Jl. Gajah Mada",
+                channel="api",
+            )
+            after_commit(session, lambda: sent.append(n))
+            after_rollback(session, lambda: undone.append(n))
+            if n == 3:
+                raise Conflict("gagal setelah menulis")
+            return filed.report.tracking_no
+
+        return work
+
+    async def file_together() -> list[Any]:
+        request = Request({"type": "http", "app": app})
+        writer = sqlite_writer(factory)
+        release = threading.Event()
+        if writer is not None:
+            writer.submit(release.wait, 10)  # the writer is busy: the filings queue behind it
+        tasks = [asyncio.ensure_future(run_write(request, filing(n))) for n in range(8)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(file_together())
+        assert isinstance(answers[3], Conflict)
+        tracking = [a for n, a in enumerate(answers) if n != 3]
+        assert _numbers(tracking) == list(range(1, 8))
+        assert sorted(sent) == [0, 1, 2, 4, 5, 6, 7]
+        assert undone == [3]
+        with Session(engine) as session:
+            assert sorted(session.scalars(select(Report.title)).all()) == sorted(
+                f"Jalan berlubang {n}" for n in range(8) if n != 3
+            )
+            assert session.scalars(select(ReportEvent.kind)).all() == ["submitted"] * 7
+        if backend == "sqlite":
+            assert commits == [1]  # one transaction for the eight
     finally:
         engine.dispose()
 

@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 from citizendata import IN_KALIWATES, IN_SUMBERSARI, admin_key
+from pydantic import TypeAdapter
+
+from kotacerdas.citizen.schemas import ReportFiled
 
 R = "/api/v1/regions/35.09"
 
@@ -26,7 +29,8 @@ def file(client: Any, **overrides: Any) -> dict[str, Any]:
     body.update(overrides)
     resp = client.post(f"{R}/reports", json=body)
     assert resp.status_code == 201, resp.text
-    return resp.json()
+    filed: dict[str, Any] = resp.json()
+    return filed
 
 
 def login(make_client: Any, world: dict[str, Any], who: str) -> Any:
@@ -209,3 +213,22 @@ def test_an_api_key_files_reports_only_with_the_permission(
     filed = client.post(f"{R}/reports", json=body, headers={"Authorization": f"Bearer {filer}"})
     assert filed.status_code == 201, filed.text
     assert filed.json()["report"]["channel"] == "api"
+
+
+def test_the_filing_answer_is_what_the_response_model_writes(client: Any, reporting: dict[str, Any]) -> None:
+    """The endpoint writes its answer itself (FastAPI does not validate it again): the same bytes and
+    headers as FastAPI's ``response_model`` serialization, and the documented schema."""
+    resp = client.post(
+        f"{R}/reports",
+        json={"category": "jalan-rusak", "description": "Lampu jalan mati", "address": "Jl. Jawa 10"},
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    assert int(resp.headers["content-length"]) == len(resp.content)
+    answer = TypeAdapter(ReportFiled)
+    assert resp.content == answer.dump_json(answer.validate_json(resp.content), by_alias=True)
+    assert resp.json()["report"]["reporter"] is not None  # the reporter sees their own contact
+    documented = client.get("/openapi.json").json()["paths"]["/api/v1/regions/{region_code}/reports"]
+    assert documented["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReportFiled"
+    }

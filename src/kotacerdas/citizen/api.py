@@ -301,7 +301,7 @@ def list_reports(
 
 
 @filing_router.post("/reports", response_model=s.ReportFiled, status_code=201, responses=WRITE_ERRORS)
-async def file_report(region_code: RegionCode, body: s.ReportCreate, request: Request) -> s.ReportFiled:
+async def file_report(region_code: RegionCode, body: s.ReportCreate, request: Request) -> Response:
     """File a report. Without a login it is rate-limited per address. The answer carries the
     tracking code once: keep it to follow the report."""
 
@@ -341,11 +341,14 @@ async def file_report(region_code: RegionCode, body: s.ReportCreate, request: Re
         )
         # the language after the principal: a logged-in citizen's own language counts
         presenter = Presenter(session, region, language(request))
-        read = presenter.read_filed(filed.report, filed.area, category)
+        read = presenter.read_filed(filed.written, filed.area, category)
         return s.ReportFiled(report=read, access_code=filed.access_code)
 
     # one write unit of work off the event loop (on SQLite: the engine's writer thread, in turn)
-    return await run_write(request, work)
+    filed = await run_write(request, work)
+    # the JSON FastAPI would write for ``response_model`` (the same bytes), without validating again
+    # the model just built
+    return Response(filed.model_dump_json(by_alias=True), status_code=201, media_type="application/json")
 
 
 @router.get("/reports/nearby", response_model=list[s.NearbyRead], responses=PUBLIC_ERRORS)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from kotacerdas.auth import service as auth
 from kotacerdas.auth.access import Principal, require_region_admin
 from kotacerdas.citizen.models import CategoryRoute, RegionDayOff, ReportCategory
+from kotacerdas.db import Prepared, direct
 from kotacerdas.errors import Conflict, NotFound, ValidationFailed
 from kotacerdas.i18n import _
 from kotacerdas.kit.workdays import WorkCalendar
@@ -192,8 +193,10 @@ def list_routes(session: Session, *, region_id: int, category_id: int) -> Sequen
 
 
 _ROUTE = cast(Table, CategoryRoute.__table__)
-_ROUTED_OFFICE = select(_ROUTE.c.office_id).where(
-    _ROUTE.c.category_id == bindparam("category_id"), _ROUTE.c.area_id == bindparam("area_id")
+_ROUTED_OFFICE = Prepared(  # run on every filing (``db.Prepared``)
+    select(_ROUTE.c.office_id).where(
+        _ROUTE.c.category_id == bindparam("category_id"), _ROUTE.c.area_id == bindparam("area_id")
+    )
 )
 
 
@@ -203,7 +206,7 @@ def office_for(
     """Which office a report of the category in the area goes to (its route there, else its default)."""
     if area_id is not None:
         session.flush()  # a route set in this unit of work counts (Core reads do not autoflush)
-        routed = session.connection().scalar(_ROUTED_OFFICE, {"category_id": category_id, "area_id": area_id})
+        routed = _ROUTED_OFFICE.scalar(direct(session), {"category_id": category_id, "area_id": area_id})
         if routed is not None:
             return int(routed)
     return default_office_id
@@ -254,10 +257,12 @@ def remove_day_off(session: Session, *, principal: Principal, region_id: int, da
 
 
 _DAY_OFF = cast(Table, RegionDayOff.__table__)
-_DAYS_OFF = select(_DAY_OFF.c.day).where(_DAY_OFF.c.region_id == bindparam("region_id"))
+_DAYS_OFF = Prepared(  # run on every filing (``db.Prepared``)
+    select(_DAY_OFF.c.day).where(_DAY_OFF.c.region_id == bindparam("region_id"))
+)
 
 
 def calendar_for(session: Session, *, region_id: int) -> WorkCalendar:
     session.flush()  # a day declared in this unit of work counts (Core reads do not autoflush)
-    days = session.connection().scalars(_DAYS_OFF, {"region_id": region_id}).all()
+    days = [row[0] for row in _DAYS_OFF.rows(direct(session), {"region_id": region_id})]
     return WorkCalendar(days)

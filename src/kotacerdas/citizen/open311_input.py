@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from kotacerdas.citizen import reports
-from kotacerdas.citizen.models import ReportCategory
 from kotacerdas.citizen.open311_format import Problem, problem
 from kotacerdas.i18n import _
 from kotacerdas.web.schemas import CONTROL
@@ -109,8 +108,15 @@ def parse_datetime(value: str) -> datetime | None:
     return moment if 1900 <= moment.year <= 2200 else None
 
 
+class Defined(Protocol):
+    """A service with its definition's attributes (a ``ReportCategory``, filing's ``Offered``)."""
+
+    @property
+    def attributes(self) -> list[dict[str, Any]]: ...
+
+
 def check_attribute_values(
-    category: ReportCategory, given: dict[str, list[str]], problems: list[Problem]
+    category: Defined, given: dict[str, list[str]], problems: list[Problem]
 ) -> dict[str, object]:
     """``attribute[code]`` answers checked against the service definition; the values to store."""
     definitions = {a["code"]: a for a in category.attributes if a.get("variable", True)}

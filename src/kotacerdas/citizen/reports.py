@@ -35,7 +35,7 @@ from kotacerdas.citizen.models import (
     ReportSupport,
 )
 from kotacerdas.citizen.photos import MAX_PHOTOS, clean_photo
-from kotacerdas.db import after_rollback
+from kotacerdas.db import Prepared, after_rollback, direct
 from kotacerdas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kotacerdas.i18n import Message, _
 from kotacerdas.kit import geo
@@ -75,10 +75,19 @@ class Photo:
 
 @dataclass(frozen=True)
 class Filed:
-    report: Report
+    written: Report  # the row as written: read it for an answer (not part of the session yet)
     access_code: str  # shown once to the reporter: with the tracking number it opens the report
     # the kecamatan it was routed by (for the answer, without reading it again)
     area: regions.AreaPlace | None = None
+    session: Session | None = None
+
+    @property
+    def report(self) -> Report:
+        """The report as a persistent object of the filing's session (``filing.attach``): to change
+        it further in the same unit of work. Attached on first use, which an answer does not need."""
+        if self.session is None:
+            return self.written
+        return filing.attach(self.session, self.written)
 
 
 def _actor(principal: Principal | None) -> dict[str, object]:
@@ -92,7 +101,7 @@ def _actor(principal: Principal | None) -> dict[str, object]:
 
 
 _COUNTER = cast(Table, ReportCounter.__table__)
-_BUMP = (
+_BUMP = Prepared(
     update(_COUNTER)
     .where(_COUNTER.c.region_id == bindparam("counter_region"), _COUNTER.c.year == bindparam("counter_year"))
     .values(last=_COUNTER.c.last + 1)
@@ -105,14 +114,15 @@ def _next_tracking_no(session: Session, region: Region | filing.Place, year: int
     the row stays locked to the end of the transaction, so numbers are unique and without gaps across
     processes). The year's first report creates the row (INSERT ... ON CONFLICT DO NOTHING, in case
     another transaction creates it at the same moment) and bumps it again."""
-    conn = session.connection()
     params = {"counter_region": region.id, "counter_year": year}
-    number = conn.execute(_BUMP, params).scalar()
+    number = _BUMP.scalar(direct(session), params)
     if number is None:
-        dialect = conn.dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        conn = session.connection()
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(insert(_COUNTER).values(region_id=region.id, year=year, last=0).on_conflict_do_nothing())
-        number = conn.execute(_BUMP, params).scalar_one()
+        number = _BUMP.scalar(direct(session), params)
+        if number is None:
+            raise RuntimeError(f"no tracking-number counter for region {region.id} and {year}")
     return f"{region.abbreviation.upper()}-{year}-{number:06d}"
 
 
@@ -150,7 +160,7 @@ def file_report(
     """File a report: validated, numbered, routed (category and kecamatan), with its verification deadline.
 
     ``target``: the region and category as the caller has just read them (``filing.find_by_codes``,
-    ``filing.places``, ``filing.service_of``); else they are read by ``region_id`` and ``category_id``."""
+    ``filing.places``, ``filing.find_offered``); else they are read by ``region_id`` and ``category_id``."""
     now = _utc(now)
     if target is None or target.region.id != region_id or target.category.id != category_id:
         target = filing.find_by_ids(session, region_id=region_id, category_id=category_id)
@@ -258,23 +268,24 @@ def file_report(
                     position=position,
                 )
             )
-    event = filing.insert_event(
-        session,
-        {
-            "region_id": region_id,
-            "report_id": report.id,
-            "at": now,
-            "kind": "submitted",
-            "from_state": None,
-            "to_state": "submitted",
-            "office_id": None,
-            "note": "",
-            "public": True,
-            **_actor(principal if user_id else None),
-        },
-    )
-    notify.queue_report_event(session, report=report, event=event, access_code=code)
-    return Filed(report, code, area)
+    event = {
+        "region_id": region_id,
+        "report_id": report.id,
+        "at": now,
+        "kind": "submitted",
+        "from_state": None,
+        "to_state": "submitted",
+        "office_id": None,
+        "note": "",
+        "public": True,
+        **_actor(principal if user_id else None),
+    }
+    filing.insert_event(session, event)
+    # a new report's step is told to its reporter alone (supporters and offices come later): without
+    # an address (the e-mail given or the account's) nothing would be queued, and most filings give none
+    if reporter_email or user_id is not None:
+        notify.queue_report_event(session, report=report, event=ReportEvent(**event), access_code=code)
+    return Filed(report, code, area, session)
 
 
 def _event(

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from shapely.geometry import Point, shape
-from shapely.prepared import PreparedGeometry, prep
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.orm import Session
 
+from kotacerdas.db import Prepared, direct
 from kotacerdas.errors import Conflict, NotFound, ValidationFailed
 from kotacerdas.framework import service as framework
 from kotacerdas.i18n import _
@@ -116,7 +118,8 @@ def set_framework_edition(session: Session, *, region_id: int, edition: str) -> 
 # the region's box and the kecamatan its point falls in.
 _SHAPES_MAX = 20_000
 _bboxes: dict[int, tuple[datetime, list[float] | None]] = {}
-_shapes: dict[int, tuple[datetime | None, PreparedGeometry | None]] = {}
+# each polygon prepared in place (``shapely.prepare``): a point test is then an index lookup
+_shapes: dict[int, tuple[datetime | None, BaseGeometry | None]] = {}
 _shapes_lock = threading.Lock()
 
 
@@ -343,7 +346,7 @@ class AreaPlace:
 
 
 _AREA = cast(Table, Area.__table__)
-_CANDIDATES = (
+_CANDIDATES = Prepared(
     select(_AREA.c.id, _AREA.c.code, _AREA.c.name, _AREA.c.updated_at)
     .where(
         _AREA.c.region_id == bindparam("region_id"),
@@ -355,7 +358,7 @@ _CANDIDATES = (
     )
     .order_by(_AREA.c.code)
 )
-_GEOMETRY = select(_AREA.c.geometry).where(_AREA.c.id == bindparam("area_id"))
+_GEOMETRY = Prepared(select(_AREA.c.geometry).where(_AREA.c.id == bindparam("area_id")))
 
 
 def area_at(
@@ -365,18 +368,20 @@ def area_at(
     their parsed polygons come from the process's cache while the rows are unchanged."""
     geo.check_point(lon, lat)
     session.flush()  # an area changed in this unit of work counts (Core reads do not autoflush)
-    conn = session.connection()
-    point = Point(lon, lat)
+    conn = direct(session)  # a prepared statement on each filing (``db.Prepared``)
     params = {"region_id": region_id, "kind": kind, "lon": lon, "lat": lat}
-    for area_id, code, name, updated_at in conn.execute(_CANDIDATES, params).all():
+    for area_id, code, name, updated_at in _CANDIDATES.rows(conn, params):
         found = _shapes.get(area_id)
         if found is not None and updated_at is not None and found[0] == updated_at:
             prepared = found[1]
         else:
-            geometry = conn.scalar(_GEOMETRY, {"area_id": area_id})
-            prepared = prep(shape(geometry)) if geometry else None
+            geometry = _GEOMETRY.scalar(conn, {"area_id": area_id})
+            prepared = shape(geometry) if geometry else None
+            if prepared is not None:
+                shapely.prepare(prepared)
             _remember(_shapes, area_id, (updated_at, prepared))
-        if prepared is not None and prepared.intersects(point):  # a point on the border belongs to it
+        # a point on the border belongs to it; no ``Point`` made for the test (0.01 ms)
+        if prepared is not None and shapely.intersects_xy(prepared, lon, lat):
             return AreaPlace(area_id, code, name)
     return None
 

@@ -6,9 +6,12 @@ import asyncio
 import contextvars
 import hashlib
 import hmac
+import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterator
-from typing import Annotated, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,18 +63,123 @@ T = TypeVar("T")
 
 
 async def run_write(request: Request, work: Callable[[Session], T]) -> T:
-    """``work`` in its own write unit of work, off the event loop, for an ``async def`` endpoint that
+    """``work`` in a write unit of work, off the event loop, for an ``async def`` endpoint that
     writes (instead of ``DbSession``): committed before the answer, rolled back on any error (which
     reaches the app's error handlers as it would from a ``def`` endpoint). On SQLite it runs on the
-    engine's one writer thread (``db.sqlite_writer``): writers of this process queue there instead of
-    polling SQLite's lock; elsewhere in the threadpool, side by side."""
+    engine's one writer thread (``db.sqlite_writer``), writers of this process in turn, with the
+    other units of work queued at that moment (``_write_together``); elsewhere in the threadpool,
+    side by side, each in its own unit of work."""
     factory = request.app.state.session_factory
+    writer = sqlite_writer(factory)
+    if writer is None:
 
-    def unit() -> T:
+        def unit() -> T:
+            with unit_of_work(factory, write=True) as session:
+                return work(session)
+
+        return await run_in_threadpool(unit)
+    loop = asyncio.get_running_loop()
+    queued = _Queued(work, contextvars.copy_context(), loop, loop.create_future())
+    with _queues_lock:
+        queue = _queues.setdefault(id(writer), [])
+        queue.append(queued)
+        first = len(queue) == 1
+    if first:  # the one that opens a queue submits its turn; the ones after it join that turn
+        try:
+            writer.submit(_write_together, factory, id(writer))
+        except BaseException:  # no turn will come (the executor is shut down): nobody may wait for one
+            with _queues_lock:
+                _queues.pop(id(writer), None)
+            raise
+    result: T = await queued.answer
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A unit of work waiting for the SQLite writer thread."""
+
+    work: Callable[[Session], Any]
+    context: contextvars.Context  # the request's: the work runs in it, as ``run_in_threadpool`` would
+    loop: asyncio.AbstractEventLoop
+    answer: asyncio.Future[Any]
+
+
+_queues: dict[int, list[_Queued]] = {}  # by the writer's id: the units of work waiting for their turn
+_queues_lock = threading.Lock()
+_log = logging.getLogger(__name__)
+
+
+def _write_together(factory: sessionmaker[Session], key: int) -> None:
+    """Group commit, on the writer thread: every unit of work queued at this moment in one transaction.
+
+    Why: a filing's own BEGIN and COMMIT (with the session around them) cost about 0.3 ms of CPU, a
+    third of it (sqlite's COMMIT of a report's row and its index pages 0.19 ms), and each unit of
+    work costs a hand-off to this thread and back (0.06-0.1 ms); under load several filings wait for
+    the writer at once, and one turn for all of them spends these once. Each one runs in a
+    SAVEPOINT of its own (0.035 ms): one that fails rolls back its
+    own rows (and runs its own after-rollback effects) and answers its own error, and the others are
+    committed. If the COMMIT fails, each of them answers that error, as each of them would have. A
+    unit of work alone in its turn runs as before, without a SAVEPOINT. The writer thread runs the
+    hub's writes too (``run_writing``), each in its own unit of work, between these turns."""
+    with _queues_lock:
+        batch = [queued for queued in _queues.pop(key, []) if not queued.answer.cancelled()]
+    if not batch:
+        return
+    outcomes: list[tuple[bool, Any]] = []
+    try:
         with unit_of_work(factory, write=True) as session:
-            return work(session)
+            if len(batch) == 1:
+                outcomes.append((True, batch[0].context.run(batch[0].work, session)))
+            else:
+                for queued in batch:
+                    outcomes.append(_in_savepoint(session, queued))
+    except BaseException as error:  # the transaction failed: every unit of work in it did
+        outcomes = [(False, error)] * len(batch)
+    loops = {queued.loop for queued in batch}
+    for loop in loops:
+        answers = [(q.answer, outcome) for q, outcome in zip(batch, outcomes, strict=True) if q.loop is loop]
+        try:
+            loop.call_soon_threadsafe(_answer, answers)  # one wake-up of the event loop per turn
+        except RuntimeError:  # the loop is closed: nobody waits for these answers any more
+            _log.warning("%d write(s) answered after their event loop closed", len(answers))
 
-    return await run_writing(factory, unit)
+
+def _in_savepoint(session: Session, queued: _Queued) -> tuple[bool, Any]:
+    """One unit of work of a group (``_write_together``) in a SAVEPOINT: on error, its rows and the
+    effects it registered are dropped (its after-rollback effects run), the group's stay."""
+    effects = {name: len(session.info.get(name, ())) for name in ("after_commit", "after_rollback")}
+    known = set(session.identity_map.keys())
+    try:
+        with session.begin_nested():
+            return True, queued.context.run(queued.work, session)
+    except BaseException as error:  # its own error: answered to it alone
+        # rows it attached as loaded (``filing.insert_report``) are gone: the SAVEPOINT's rollback
+        # expunges only what the ORM inserted, and SQLite gives the next report the same id
+        for key in set(session.identity_map.keys()) - known:
+            stale = session.identity_map.get(key)
+            if stale is not None:
+                session.expunge(stale)
+        del session.info.setdefault("after_commit", [])[effects["after_commit"] :]
+        undo = session.info.setdefault("after_rollback", [])
+        mine = undo[effects["after_rollback"] :]
+        del undo[effects["after_rollback"] :]
+        for effect in mine:
+            try:
+                effect()
+            except Exception:  # an undo that fails must not hide the error that caused the rollback
+                _log.exception("undo after rollback failed")
+        return False, error
+
+
+def _answer(answers: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+    for answer, (ok, value) in answers:
+        if answer.done():  # cancelled while it waited (the client went away)
+            continue
+        if ok:
+            answer.set_result(value)
+        else:
+            answer.set_exception(value)
 
 
 async def run_writing(factory: sessionmaker[Session], call: Callable[[], T]) -> T:
