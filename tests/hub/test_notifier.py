@@ -650,6 +650,20 @@ def own_database(tmp_path: Path, backend: str) -> Iterator[tuple[str, str]]:
     yield url, secret
 
 
+def _subscribe_and_change(client: Any, headers: dict[str, str], receiver: Receiver, value: int) -> None:
+    """Subscribe the receiver to TrafficFlowObserved, then change the intensity of ENTITY to ``value``."""
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": "TrafficFlowObserved"}],
+        "notification": {"endpoint": {"uri": receiver.url}},
+    }
+    assert client.post("/ngsi-ld/v1/subscriptions", json=body, headers=headers).status_code == 201
+    patch = {"intensity": {"type": "Property", "value": value}}
+    assert (
+        client.patch(f"/ngsi-ld/v1/entities/{ENTITY}/attrs", json=patch, headers=headers).status_code == 204
+    )
+
+
 def _client_for(url: str, settings: Settings) -> Any:
     from fastapi.testclient import TestClient
 
@@ -672,17 +686,7 @@ def test_the_embedded_worker_notifies_right_after_the_commit(
     try:
         with client:
             assert client.post("/ngsi-ld/v1/entities", json=traffic(1), headers=headers).status_code == 201
-            body = {
-                "type": "Subscription",
-                "entities": [{"type": "TrafficFlowObserved"}],
-                "notification": {"endpoint": {"uri": receiver.url}},
-            }
-            assert client.post("/ngsi-ld/v1/subscriptions", json=body, headers=headers).status_code == 201
-            patch = {"intensity": {"type": "Property", "value": 99}}
-            assert (
-                client.patch(f"/ngsi-ld/v1/entities/{ENTITY}/attrs", json=patch, headers=headers).status_code
-                == 204
-            )
+            _subscribe_and_change(client, headers, receiver, 99)
             got = receiver.wait_for(1)
     finally:
         stop()
@@ -719,17 +723,7 @@ def test_with_no_subscription_entity_writes_do_not_wake_the_notifier(
             idle_cycles = len(cycles)
             # the first cycle, then one per IDLE_POLL_S: not one per write nor one per worker_poll_ms
             assert idle_cycles <= 2 + elapsed / notifier_module.IDLE_POLL_S
-            body = {
-                "type": "Subscription",
-                "entities": [{"type": "TrafficFlowObserved"}],
-                "notification": {"endpoint": {"uri": receiver.url}},
-            }
-            assert client.post("/ngsi-ld/v1/subscriptions", json=body, headers=headers).status_code == 201
-            patch = {"intensity": {"type": "Property", "value": 55}}
-            assert (
-                client.patch(f"/ngsi-ld/v1/entities/{ENTITY}/attrs", json=patch, headers=headers).status_code
-                == 204
-            )
+            _subscribe_and_change(client, headers, receiver, 55)
             got = receiver.wait_for(1)
     finally:
         stop()
@@ -745,17 +739,7 @@ def test_kotacerdas_worker_delivers_and_stops_cleanly_on_sigterm(
     headers = {"Authorization": f"Bearer {secret}", "NGSILD-Tenant": "35.09"}
     with client:
         assert client.post("/ngsi-ld/v1/entities", json=traffic(1), headers=headers).status_code == 201
-        body = {
-            "type": "Subscription",
-            "entities": [{"type": "TrafficFlowObserved"}],
-            "notification": {"endpoint": {"uri": receiver.url}},
-        }
-        assert client.post("/ngsi-ld/v1/subscriptions", json=body, headers=headers).status_code == 201
-        patch = {"intensity": {"type": "Property", "value": 77}}
-        assert (
-            client.patch(f"/ngsi-ld/v1/entities/{ENTITY}/attrs", json=patch, headers=headers).status_code
-            == 204
-        )
+        _subscribe_and_change(client, headers, receiver, 77)
     env = {
         **os.environ,
         "KOTACERDAS_DATABASE_URL": url,
